@@ -1,0 +1,75 @@
+// HTTP vocabulary shared by the router and the handlers, free of Beast so that only
+// api/server.cpp pays for its headers.
+#pragma once
+
+#include <caf/error.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace berth::api {
+
+struct http_request {
+  std::string method;      // GET, HEAD, POST, PUT, DELETE, OPTIONS
+  std::string target;      // as received
+  std::string path;        // decoded, without the /vX.Y prefix
+  std::string api_version; // from the prefix; the maximum when unversioned
+  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers; // names lower-cased
+  std::string body;
+  std::map<std::string, std::string> params; // route parameters ({id}, {name})
+
+  /// First value of a query parameter, or nullptr.
+  const std::string* get(std::string_view key) const;
+  /// All values of a query parameter.
+  std::vector<std::string> get_all(std::string_view key) const;
+  /// A header by lower-case name; empty when absent.
+  std::string header(std::string_view name) const;
+};
+
+struct http_response {
+  unsigned status = 200;
+  std::string content_type; // empty = no Content-Type
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+/// A JSON body with `Content-Type: application/json` (exactly: the CLI checks for it).
+http_response json_response(unsigned status, std::string body);
+/// `{"message": ...}` with the given status.
+http_response error_response(unsigned status, std::string_view message);
+/// The status and message of a berth or CAF error.
+http_response error_response(const caf::error& err);
+
+/// One client connection, as the handlers see it. Implemented by the server for unix, TCP and
+/// TLS streams. Every method is thread-safe (actors call them from scheduler threads).
+class connection {
+public:
+  virtual ~connection() = default;
+  /// Send one complete response.
+  virtual void respond(http_response res) = 0;
+  /// Start a chunked stream; the headers are flushed at once.
+  virtual void stream_begin(unsigned status, std::string content_type) = 0;
+  /// Write one chunk; `done(ok)` runs once it is written (or the connection failed).
+  virtual void stream_write(std::string chunk, std::function<void(bool)> done) = 0;
+  /// End the stream; the connection closes after the final chunk.
+  virtual void stream_end() = 0;
+  /// Run `f` once when the connection closes (at once if it is closed already).
+  virtual void on_close(std::function<void()> f) = 0;
+};
+
+using connection_ptr = std::shared_ptr<connection>;
+
+/// Percent-decoding of a URL component (`+` is a space in queries).
+std::string url_decode(std::string_view s, bool plus_is_space);
+/// Split `a=1&b=2` into decoded pairs.
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q);
+/// moby's boolean query values: "", "0", "no", "false", "none" are false; the rest true.
+bool query_bool(const http_request& req, std::string_view key, bool dflt = false);
+
+} // namespace berth::api

@@ -1,0 +1,551 @@
+#include "api/server.hpp"
+
+#include "actors/log.hpp"
+#include "messages/defaults.hpp"
+#include "messages/error.hpp"
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace berth::api {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using unix_proto = net::local::stream_protocol;
+using tcp_stream = beast::tcp_stream;
+using unix_stream = beast::basic_stream<unix_proto>;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using error_code = beast::error_code;
+
+class server_impl;
+
+/// What the server needs of every session to stop it.
+struct session_base {
+  virtual ~session_base() = default;
+  virtual void close() = 0;
+};
+
+template <class Stream>
+class session : public connection,
+                public session_base,
+                public std::enable_shared_from_this<session<Stream>> {
+public:
+  session(Stream&& s, server_impl& srv, std::shared_ptr<const router> r)
+      : stream_(std::move(s)), srv_(srv), router_(std::move(r)) {}
+
+  Stream& stream() { return stream_; }
+
+  void run() { do_read(); }
+
+  // -- connection --------------------------------------------------------------------------------
+
+  void respond(http_response res) override {
+    net::dispatch(stream_.get_executor(),
+                  [self = this->shared_from_this(), res = std::move(res)]() mutable {
+                    self->write_response(std::move(res));
+                  });
+  }
+
+  void stream_begin(unsigned status, std::string content_type) override {
+    enqueue(out_item{out_item::header, std::move(content_type), nullptr, status});
+  }
+
+  void stream_write(std::string chunk, std::function<void(bool)> done) override {
+    enqueue(out_item{out_item::chunk, std::move(chunk), std::move(done), 0});
+  }
+
+  void stream_end() override { enqueue(out_item{out_item::last, {}, nullptr, 0}); }
+
+  void on_close(std::function<void()> f) override {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this(), f = std::move(f)] {
+      if (self->closed_)
+        f();
+      else
+        self->close_handlers_.push_back(std::move(f));
+    });
+  }
+
+  void close() override {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->do_close(); });
+  }
+
+private:
+  struct out_item {
+    enum kind_t { header, chunk, last } kind;
+    std::string data; // content type for header, payload for chunk
+    std::function<void(bool)> done;
+    unsigned status;
+  };
+
+  void do_read() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->header_limit(defaults::header_limit);
+    parser_->body_limit(defaults::body_limit);
+    beast::get_lowest_layer(stream_).expires_after(defaults::idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(error_code ec) {
+    if (ec) {
+      keep_alive_ = false;
+      if (ec == http::error::header_limit)
+        write_response(error_response(431, "request header fields too large"));
+      else if (ec == http::error::body_limit)
+        write_response(error_response(413, "request body too large"));
+      else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message)
+        write_response(error_response(400, "malformed HTTP request: " + ec.message()));
+      else
+        do_close();
+      return;
+    }
+    auto& m = parser_->get();
+    http_request req;
+    req.method = std::string{m.method_string()};
+    req.target = std::string{m.target()};
+    for (auto& f : m) {
+      std::string name{f.name_string()};
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string{f.value()});
+    }
+    req.body = std::move(m.body());
+    keep_alive_ = m.keep_alive();
+    version_ = m.version();
+    head_ = m.method() == http::verb::head;
+    beast::get_lowest_layer(stream_).expires_never();
+    router_->dispatch(req, this->shared_from_this());
+  }
+
+  template <class Message> void common_headers(Message& m);
+
+  void write_response(http_response r) {
+    if (closed_) return;
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_);
+    common_headers(*res);
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers)
+      res->set(k, v);
+    if (!head_) res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(defaults::idle_timeout);
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](error_code ec, std::size_t) {
+                        if (ec || !self->keep_alive_)
+                          self->do_close();
+                        else
+                          self->do_read();
+                      });
+  }
+
+  void enqueue(out_item item) {
+    net::dispatch(stream_.get_executor(),
+                  [self = this->shared_from_this(), item = std::move(item)]() mutable {
+                    if (self->closed_) {
+                      if (item.done) item.done(false);
+                      return;
+                    }
+                    self->out_.push_back(std::move(item));
+                    self->pump();
+                  });
+  }
+
+  void pump() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    auto& item = out_.front();
+    auto self = this->shared_from_this();
+    switch (item.kind) {
+    case out_item::header: {
+      struct head_state {
+        http::response<http::empty_body> res;
+        http::response_serializer<http::empty_body> sr{res};
+      };
+      auto hs = std::make_shared<head_state>();
+      hs->res.result(item.status);
+      hs->res.version(version_);
+      common_headers(hs->res);
+      hs->res.set(http::field::content_type, item.data);
+      hs->res.chunked(true);
+      hs->res.keep_alive(false);
+      beast::get_lowest_layer(stream_).expires_never();
+      http::async_write_header(stream_, hs->sr,
+                               [self, hs](error_code ec, std::size_t) { self->on_written(ec); });
+      break;
+    }
+    case out_item::chunk: {
+      auto data = std::make_shared<std::string>(std::move(item.data));
+      net::async_write(stream_, http::make_chunk(net::buffer(*data)),
+                       [self, data](error_code ec, std::size_t) { self->on_written(ec); });
+      break;
+    }
+    case out_item::last:
+      net::async_write(stream_, http::make_chunk_last(),
+                       [self](error_code ec, std::size_t) { self->on_written(ec); });
+      break;
+    }
+  }
+
+  void on_written(error_code ec) {
+    writing_ = false;
+    if (out_.empty()) return;
+    auto item = std::move(out_.front());
+    out_.pop_front();
+    if (item.done) item.done(!ec);
+    if (ec || item.kind == out_item::last) {
+      do_close();
+      return;
+    }
+    if (item.kind == out_item::header) probe();
+    pump();
+  }
+
+  // While streaming, read from the client only to notice that it went away.
+  void probe() {
+    stream_.async_read_some(net::buffer(probe_buf_),
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
+                              if (ec)
+                                self->do_close();
+                              else
+                                self->probe();
+                            });
+  }
+
+  void do_close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    auto& sock = beast::get_lowest_layer(stream_).socket();
+    sock.shutdown(net::socket_base::shutdown_both, ignored);
+    sock.close(ignored);
+    for (auto& item : out_)
+      if (item.done) item.done(false);
+    out_.clear();
+    auto handlers = std::move(close_handlers_);
+    close_handlers_.clear();
+    for (auto& f : handlers)
+      f();
+  }
+
+  Stream stream_;
+  server_impl& srv_;
+  std::shared_ptr<const router> router_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  unsigned version_ = 11;
+  bool closed_ = false;
+  bool writing_ = false;
+  std::deque<out_item> out_;
+  std::vector<std::function<void()>> close_handlers_;
+  char probe_buf_[512];
+};
+
+class server_impl : public server {
+public:
+  server_impl(server_options opts, std::shared_ptr<const router> r)
+      : opts_(std::move(opts)), router_(std::move(r)), ioc_(static_cast<int>(opts_.threads)),
+        work_(net::make_work_guard(ioc_)), tls_ctx_(ssl::context::tls_server) {}
+
+  ~server_impl() override { stop(); }
+
+  caf::error init() {
+    if (opts_.tls)
+      if (auto err = init_tls()) return err;
+    for (auto& h : opts_.hosts) {
+      caf::error err =
+          h.rfind("unix://", 0) == 0 ? listen_unix(h.substr(7)) : listen_tcp(h.substr(6));
+      if (err) {
+        stop();
+        return err;
+      }
+    }
+    for (unsigned i = 0; i < opts_.threads; ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+    return caf::none;
+  }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    for (auto& acc : unix_acceptors_)
+      net::post(acc->get_executor(), [acc] {
+        error_code ignored;
+        acc->close(ignored);
+      });
+    for (auto& acc : tcp_acceptors_)
+      net::post(acc->get_executor(), [acc] {
+        error_code ignored;
+        acc->close(ignored);
+      });
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      for (auto& w : sessions_)
+        if (auto s = w.lock()) s->close();
+    }
+    work_.reset();
+    for (int i = 0; i < 100 && !ioc_.stopped() && !threads_.empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ioc_.stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    threads_.clear();
+    for (auto& path : unix_paths_)
+      ::unlink(path.c_str());
+    unix_paths_.clear();
+  }
+
+  std::vector<std::string> addresses() const override { return addresses_; }
+
+  template <class Message> void common_headers(Message& m) const {
+    m.set(http::field::server, opts_.server_header);
+    m.set("Api-Version", defaults::api_version);
+    m.set("Ostype", "linux");
+    if (!opts_.cors_header.empty()) {
+      m.set(http::field::access_control_allow_origin, opts_.cors_header);
+      m.set(http::field::access_control_allow_headers,
+            "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth");
+      m.set(http::field::access_control_allow_methods, "HEAD, GET, POST, DELETE, PUT, OPTIONS");
+    }
+  }
+
+private:
+  caf::error init_tls() {
+    error_code ec;
+    tls_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    tls_ctx_.use_certificate_chain_file(opts_.tlscert, ec);
+    if (ec)
+      return make_error(ec::invalid_argument,
+                        "could not load tlscert " + opts_.tlscert + ": " + ec.message());
+    tls_ctx_.use_private_key_file(opts_.tlskey, ssl::context::pem, ec);
+    if (ec)
+      return make_error(ec::invalid_argument,
+                        "could not load tlskey " + opts_.tlskey + ": " + ec.message());
+    if (opts_.tlsverify) {
+      tls_ctx_.load_verify_file(opts_.tlscacert, ec);
+      if (ec)
+        return make_error(ec::invalid_argument,
+                          "could not load tlscacert " + opts_.tlscacert + ": " + ec.message());
+      tls_ctx_.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    } else {
+      tls_ctx_.set_verify_mode(ssl::verify_none);
+    }
+    return caf::none;
+  }
+
+  caf::error listen_unix(const std::string& path) {
+    auto fail = [&](const std::string& what) {
+      return make_error(ec::system, "cannot listen on unix://" + path + ": " + what);
+    };
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      // mkdir -p of the socket's directory
+      for (size_t i = 1; i <= slash; ++i)
+        if (i == slash || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) return fail("the path exists and is not a socket");
+      unix_proto::socket probe{ioc_};
+      error_code ec;
+      probe.connect(unix_proto::endpoint{path}, ec);
+      if (!ec) return fail("another daemon is listening there");
+      ::unlink(path.c_str());
+    }
+    auto acc = std::make_shared<unix_proto::acceptor>(net::make_strand(ioc_));
+    error_code ec;
+    acc->open(unix_proto{}, ec);
+    if (!ec) acc->bind(unix_proto::endpoint{path}, ec);
+    if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return fail(ec.message());
+    unix_paths_.push_back(path);
+    if (::chmod(path.c_str(), 0660) != 0)
+      return fail(std::string{"chmod: "} + std::strerror(errno));
+    if (auto* gr = ::getgrnam(opts_.group.c_str())) {
+      if (::chown(path.c_str(), 0, gr->gr_gid) != 0)
+        BLOG(warn, "api") << "could not give unix://" << path << " to group " << opts_.group << ": "
+                          << std::strerror(errno);
+    } else if (opts_.group_required) {
+      return fail("group " + opts_.group + " not found");
+    } else {
+      BLOG(warn, "api") << "could not change group of unix://" << path << " to " << opts_.group
+                        << ": group " << opts_.group << " not found";
+    }
+    unix_acceptors_.push_back(acc);
+    addresses_.push_back("unix://" + path);
+    BLOG(info, "api") << "API listen on " << path;
+    accept_unix(acc);
+    return caf::none;
+  }
+
+  caf::error listen_tcp(const std::string& hostport) {
+    auto colon = hostport.rfind(':');
+    auto host = hostport.substr(0, colon);
+    auto port = static_cast<unsigned short>(std::stoi(hostport.substr(colon + 1)));
+    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    auto fail = [&](const std::string& what) {
+      return make_error(ec::system, "cannot listen on tcp://" + hostport + ": " + what);
+    };
+    error_code ec;
+    auto addr = net::ip::make_address(host, ec);
+    if (ec) {
+      tcp::resolver resolver{ioc_};
+      auto results = resolver.resolve(host, std::to_string(port), ec);
+      if (ec || results.empty()) return fail("cannot resolve " + host);
+      addr = results.begin()->endpoint().address();
+    }
+    tcp::endpoint ep{addr, port};
+    auto acc = std::make_shared<tcp::acceptor>(net::make_strand(ioc_));
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return fail(ec.message());
+    auto bound = acc->local_endpoint(ec);
+    std::string shown = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                 : bound.address().to_string()) +
+                        ":" + std::to_string(bound.port());
+    tcp_acceptors_.push_back(acc);
+    addresses_.push_back("tcp://" + shown);
+    BLOG(info, "api") << "API listen on " << shown;
+    if (!opts_.tlsverify)
+      BLOG(warn, "api") << "binding to tcp://" << shown << " without --tlsverify is insecure: "
+                        << "anyone who can reach this address has root access to this machine";
+    accept_tcp(acc);
+    return caf::none;
+  }
+
+  template <class S> void track(const std::shared_ptr<S>& s) {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (sessions_.size() > 64 && sessions_.size() >= 2 * live_hint_) {
+      sessions_.erase(
+          std::remove_if(sessions_.begin(), sessions_.end(), [](auto& w) { return w.expired(); }),
+          sessions_.end());
+      live_hint_ = sessions_.size();
+    }
+    sessions_.push_back(s);
+  }
+
+  void accept_unix(std::shared_ptr<unix_proto::acceptor> acc) {
+    acc->async_accept(net::make_strand(ioc_), [this, acc](error_code ec, unix_proto::socket s) {
+      if (!acc->is_open() || stopped_) return;
+      if (!ec) {
+        auto sess =
+            std::make_shared<session<unix_stream>>(unix_stream{std::move(s)}, *this, router_);
+        track(sess);
+        sess->run();
+      }
+      accept_unix(acc);
+    });
+  }
+
+  void accept_tcp(std::shared_ptr<tcp::acceptor> acc) {
+    acc->async_accept(net::make_strand(ioc_), [this, acc](error_code ec, tcp::socket s) {
+      if (!acc->is_open() || stopped_) return;
+      if (!ec) {
+        s.set_option(tcp::no_delay(true), ec);
+        if (opts_.tls) {
+          auto sess = std::make_shared<session<tls_stream>>(
+              tls_stream{tcp_stream{std::move(s)}, tls_ctx_}, *this, router_);
+          track(sess);
+          beast::get_lowest_layer(sess->stream()).expires_after(defaults::tls_handshake_timeout);
+          sess->stream().async_handshake(ssl::stream_base::server, [sess](error_code ec) {
+            if (ec) {
+              BLOG(debug, "api") << "TLS handshake failed: " << ec.message();
+              sess->close();
+              return;
+            }
+            sess->run();
+          });
+        } else {
+          auto sess =
+              std::make_shared<session<tcp_stream>>(tcp_stream{std::move(s)}, *this, router_);
+          track(sess);
+          sess->run();
+        }
+      }
+      accept_tcp(acc);
+    });
+  }
+
+  server_options opts_;
+  std::shared_ptr<const router> router_;
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  ssl::context tls_ctx_;
+  std::vector<std::shared_ptr<unix_proto::acceptor>> unix_acceptors_;
+  std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors_;
+  std::vector<std::string> unix_paths_;
+  std::vector<std::string> addresses_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  std::vector<std::weak_ptr<session_base>> sessions_;
+  size_t live_hint_ = 64;
+};
+
+template <class Stream> template <class Message> void session<Stream>::common_headers(Message& m) {
+  srv_.common_headers(m);
+}
+
+struct api_state {
+  std::shared_ptr<server> srv;
+  static inline const char* name = "api";
+};
+
+api_actor::behavior_type api_impl(api_actor::stateful_pointer<api_state> self,
+                                  std::shared_ptr<server> srv) {
+  self->state.srv = std::move(srv);
+  return {
+      [self](atom::shutdown) {
+        BLOG(info, "api") << "closing API listeners";
+        self->state.srv->stop();
+        return caf::ok_atom_v;
+      },
+  };
+}
+
+} // namespace
+
+caf::expected<std::shared_ptr<server>> server::start(server_options opts,
+                                                     std::shared_ptr<const router> r) {
+  if (opts.hosts.empty()) return make_error(ec::invalid_argument, "no API listener configured");
+  if (opts.threads == 0) opts.threads = 1;
+  auto impl = std::make_shared<server_impl>(std::move(opts), std::move(r));
+  if (auto err = impl->init()) return err;
+  return std::shared_ptr<server>{impl};
+}
+
+api_actor spawn_api(caf::actor_system& sys, std::shared_ptr<server> srv) {
+  return sys.spawn<caf::detached>(api_impl, std::move(srv));
+}
+
+} // namespace berth::api

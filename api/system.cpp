@@ -1,0 +1,473 @@
+#include "api/system.hpp"
+
+#include "actors/engine.hpp"
+#include "actors/events.hpp"
+#include "actors/log.hpp"
+#include "messages/defaults.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <ctime>
+
+namespace berth::api {
+
+namespace json = boost::json;
+
+// -- bridge --------------------------------------------------------------------------------------
+
+namespace {
+
+/// A job call from a non-actor thread (local only: carries a callback).
+struct bridge_call {
+  job j;
+  caf::duration timeout;
+  std::function<void(job_result&)> done;
+};
+
+} // namespace
+} // namespace berth::api
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::api::bridge_call)
+
+namespace berth::api {
+
+namespace {
+
+caf::behavior bridge_impl(caf::event_based_actor* self, engine_actor engine) {
+  return {
+      [self, engine](bridge_call& call) {
+        auto done = std::move(call.done);
+        self->request(engine, call.timeout, std::move(call.j))
+            .then([done](job_result& r) { done(r); },
+                  [done](caf::error& err) {
+                    job_result r{status_err, std::move(err), {}};
+                    done(r);
+                  });
+      },
+  };
+}
+
+} // namespace
+
+std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor engine,
+                                          events_actor events) {
+  auto ctx = std::make_shared<api_context>();
+  ctx->sys = &sys;
+  ctx->engine = engine;
+  ctx->events = std::move(events);
+  ctx->bridge = sys.spawn(bridge_impl, std::move(engine));
+  return ctx;
+}
+
+void run_job(const api_context& ctx, job j, std::function<void(job_result&)> done,
+             caf::duration timeout) {
+  caf::anon_send(ctx.bridge, bridge_call{std::move(j), timeout, std::move(done)});
+}
+
+// -- encoders ------------------------------------------------------------------------------------
+
+std::string rfc3339_nano(int64_t unix_nano) {
+  auto secs = static_cast<std::time_t>(unix_nano / 1000000000);
+  auto nanos = unix_nano % 1000000000;
+  if (nanos < 0) {
+    nanos += 1000000000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out{buf, n};
+  if (nanos != 0) {
+    char frac[16];
+    std::snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(nanos));
+    std::string f{frac};
+    while (f.back() == '0')
+      f.pop_back();
+    out += f;
+  }
+  return out + "Z";
+}
+
+namespace {
+
+json::array strings(const std::vector<std::string>& xs) {
+  json::array out;
+  for (auto& x : xs)
+    out.emplace_back(x);
+  return out;
+}
+
+std::string env_or_empty(const char* upper, const char* lower) {
+  if (auto* v = std::getenv(upper)) return v;
+  if (auto* v = std::getenv(lower)) return v;
+  return {};
+}
+
+bool is_cidr(const std::string& s) {
+  return s.find('/') != std::string::npos;
+}
+
+json::object registry_config(const daemon_config& cfg) {
+  json::object out;
+  out["AllowNondistributableArtifactsCIDRs"] = json::array{};
+  out["AllowNondistributableArtifactsHostnames"] = json::array{};
+  json::array cidrs{"127.0.0.0/8"};
+  json::object index;
+  json::object hub;
+  hub["Name"] = "docker.io";
+  hub["Mirrors"] = strings(cfg.registry_mirrors);
+  hub["Secure"] = true;
+  hub["Official"] = true;
+  index["docker.io"] = std::move(hub);
+  for (auto& r : cfg.insecure_registries) {
+    if (is_cidr(r)) {
+      cidrs.emplace_back(r);
+      continue;
+    }
+    json::object entry;
+    entry["Name"] = r;
+    entry["Mirrors"] = json::array{};
+    entry["Secure"] = false;
+    entry["Official"] = false;
+    index[r] = std::move(entry);
+  }
+  out["InsecureRegistryCIDRs"] = std::move(cidrs);
+  out["IndexConfigs"] = std::move(index);
+  out["Mirrors"] = strings(cfg.registry_mirrors);
+  return out;
+}
+
+json::object commit(const char* id) {
+  json::object c;
+  c["ID"] = id;
+  c["Expected"] = id;
+  return c;
+}
+
+} // namespace
+
+std::string encode_version(const version_info& v) {
+  json::object details;
+  details["ApiVersion"] = v.api_version;
+  details["Arch"] = v.arch;
+  details["BuildTime"] = v.build_time;
+  details["Experimental"] = "false";
+  details["GitCommit"] = v.git_commit;
+  details["GoVersion"] = v.compiler;
+  details["KernelVersion"] = v.kernel_version;
+  details["MinAPIVersion"] = v.min_api_version;
+  details["Os"] = v.os;
+  json::object engine;
+  engine["Name"] = "Engine";
+  engine["Version"] = v.version;
+  engine["Details"] = std::move(details);
+  json::object caf_component;
+  caf_component["Name"] = "caf";
+  caf_component["Version"] = v.caf_version;
+  caf_component["Details"] = json::object{};
+  json::object out;
+  out["Platform"] = json::object{{"Name", "berth " + v.version}};
+  out["Components"] = json::array{std::move(engine), std::move(caf_component)};
+  out["Version"] = v.version;
+  out["ApiVersion"] = v.api_version;
+  out["MinAPIVersion"] = v.min_api_version;
+  out["GitCommit"] = v.git_commit;
+  out["GoVersion"] = v.compiler;
+  out["Os"] = v.os;
+  out["Arch"] = v.arch;
+  out["KernelVersion"] = v.kernel_version;
+  out["BuildTime"] = v.build_time;
+  return json::serialize(out);
+}
+
+std::string encode_info(const system_info& info) {
+  const auto& h = info.host;
+  const auto& cfg = info.config;
+  json::object out;
+  out["ID"] = info.id;
+  out["Containers"] = info.containers;
+  out["ContainersRunning"] = info.containers_running;
+  out["ContainersPaused"] = info.containers_paused;
+  out["ContainersStopped"] = info.containers_stopped;
+  out["Images"] = info.images;
+  out["Driver"] = info.storage_driver;
+  out["DriverStatus"] = json::array{};
+  out["Plugins"] = json::object{{"Volume", json::array{}},
+                                {"Network", json::array{}},
+                                {"Authorization", nullptr},
+                                {"Log", json::array{}}};
+  out["MemoryLimit"] = h.memory_limit;
+  out["SwapLimit"] = h.swap_limit;
+  out["KernelMemory"] = h.kernel_memory;
+  out["KernelMemoryTCP"] = h.kernel_memory;
+  out["CpuCfsPeriod"] = h.cpu_cfs_period;
+  out["CpuCfsQuota"] = h.cpu_cfs_quota;
+  out["CPUShares"] = h.cpu_shares;
+  out["CPUSet"] = h.cpuset;
+  out["PidsLimit"] = h.pids_limit;
+  out["IPv4Forwarding"] = h.ipv4_forwarding;
+  out["BridgeNfIptables"] = h.bridge_nf_iptables;
+  out["BridgeNfIp6tables"] = h.bridge_nf_ip6tables;
+  out["Debug"] = cfg.debug;
+  out["NFd"] = info.fds;
+  out["OomKillDisable"] = h.oom_kill_disable;
+  out["NGoroutines"] = info.threads;
+  out["SystemTime"] = rfc3339_nano(info.system_time_nano);
+  out["LoggingDriver"] = cfg.log_driver;
+  out["CgroupDriver"] = "cgroupfs";
+  out["CgroupVersion"] = h.cgroup_version;
+  out["NEventsListener"] = info.event_listeners;
+  out["KernelVersion"] = h.kernel_version;
+  out["OperatingSystem"] = h.operating_system;
+  out["OSVersion"] = h.os_version;
+  out["OSType"] = "linux";
+  out["Architecture"] = h.architecture;
+  out["IndexServerAddress"] = "https://index.docker.io/v1/";
+  out["RegistryConfig"] = registry_config(cfg);
+  out["NCPU"] = h.ncpu;
+  out["MemTotal"] = h.mem_total;
+  out["GenericResources"] = nullptr;
+  out["DockerRootDir"] = cfg.data_root;
+  out["HttpProxy"] = env_or_empty("HTTP_PROXY", "http_proxy");
+  out["HttpsProxy"] = env_or_empty("HTTPS_PROXY", "https_proxy");
+  out["NoProxy"] = env_or_empty("NO_PROXY", "no_proxy");
+  out["Name"] = h.hostname;
+  out["Labels"] = strings(cfg.labels);
+  out["ExperimentalBuild"] = false;
+  out["ServerVersion"] = version_string();
+  out["ClusterStore"] = "";
+  out["ClusterAdvertise"] = "";
+  out["Runtimes"] = json::object{};
+  out["DefaultRuntime"] = cfg.exec_driver;
+  out["Swarm"] = json::object{{"NodeID", ""},
+                              {"NodeAddr", ""},
+                              {"LocalNodeState", "inactive"},
+                              {"ControlAvailable", false},
+                              {"Error", ""},
+                              {"RemoteManagers", nullptr}};
+  out["LiveRestoreEnabled"] = cfg.live_restore;
+  out["Isolation"] = "";
+  out["InitBinary"] = "";
+  out["ContainerdCommit"] = commit("");
+  out["RuncCommit"] = commit("");
+  out["InitCommit"] = commit("");
+  out["SecurityOptions"] = json::array{};
+  out["Warnings"] = strings(info.warnings);
+  return json::serialize(out);
+}
+
+std::string encode_event(const event& ev) {
+  json::object out;
+  if (ev.type == "container" || ev.type == "image") {
+    out["status"] = ev.action;
+    out["id"] = ev.actor_id;
+    if (ev.type == "container") {
+      auto i = ev.attributes.find("image");
+      if (i != ev.attributes.end()) out["from"] = i->second;
+    }
+  }
+  out["Type"] = ev.type;
+  out["Action"] = ev.action;
+  json::object attrs;
+  for (auto& [k, v] : ev.attributes)
+    attrs[k] = v;
+  out["Actor"] = json::object{{"ID", ev.actor_id}, {"Attributes", std::move(attrs)}};
+  out["scope"] = ev.scope;
+  out["time"] = ev.time_nano / 1000000000;
+  out["timeNano"] = ev.time_nano;
+  return json::serialize(out);
+}
+
+std::string encode_commands(const std::vector<command_info>& cmds) {
+  json::array out;
+  for (auto& c : cmds)
+    out.emplace_back(json::object{{"Name", c.name}, {"Service", c.service}});
+  return json::serialize(out);
+}
+
+caf::expected<filter_args> parse_filters(std::string_view text) {
+  filter_args out;
+  if (text.empty()) return out;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded{text};
+  simdjson::dom::element doc;
+  if (auto err = parser.parse(padded).get(doc))
+    return make_error(ec::invalid_argument,
+                      std::string{"invalid filters: "} + simdjson::error_message(err));
+  simdjson::dom::object obj;
+  if (doc.get(obj))
+    return make_error(ec::invalid_argument, "invalid filters: expected a JSON object");
+  for (auto kv : obj) {
+    auto& values = out[std::string{kv.key}];
+    simdjson::dom::object set;
+    simdjson::dom::array list;
+    if (!kv.value.get(set)) {
+      for (auto v : set) {
+        bool on = false;
+        if (v.value.get(on))
+          return make_error(ec::invalid_argument, "invalid filters: values of \"" +
+                                                      std::string{kv.key} + "\" must be booleans");
+        if (on) values.emplace(v.key);
+      }
+    } else if (!kv.value.get(list)) {
+      for (auto v : list) {
+        std::string_view s;
+        if (v.get(s))
+          return make_error(ec::invalid_argument, "invalid filters: values of \"" +
+                                                      std::string{kv.key} + "\" must be strings");
+        values.emplace(s);
+      }
+    } else {
+      return make_error(ec::invalid_argument,
+                        "invalid filters: \"" + std::string{kv.key} + "\" must map to a set");
+    }
+  }
+  return out;
+}
+
+caf::expected<int64_t> parse_timestamp(std::string_view value) {
+  auto bad = [&] {
+    return make_error(ec::invalid_argument,
+                      "invalid timestamp \"" + std::string{value} + "\": expected SECONDS[.NANOS]");
+  };
+  auto dot = value.find('.');
+  auto sec = value.substr(0, dot);
+  if (sec.empty() || sec.size() > 12) return bad();
+  int64_t s = 0;
+  for (char c : sec) {
+    if (c < '0' || c > '9') return bad();
+    s = s * 10 + (c - '0');
+  }
+  int64_t ns = 0;
+  if (dot != std::string_view::npos) {
+    auto frac = value.substr(dot + 1);
+    if (frac.empty() || frac.size() > 9) return bad();
+    for (char c : frac) {
+      if (c < '0' || c > '9') return bad();
+      ns = ns * 10 + (c - '0');
+    }
+    for (auto n = frac.size(); n < 9; ++n)
+      ns *= 10;
+  }
+  return s * 1000000000 + ns;
+}
+
+// -- routes --------------------------------------------------------------------------------------
+
+namespace {
+
+/// Answer a job's result: an error response, or `ok(output)`.
+template <class T, class Encode>
+void answer(const connection_ptr& conn, job_result& r, Encode encode) {
+  if (r.status != status_ok) {
+    conn->respond(error_response(r.error ? r.error : make_error(ec::unspecified, "job failed")));
+    return;
+  }
+  if (!r.output.match_elements<T>()) {
+    conn->respond(error_response(500, "unexpected job output"));
+    return;
+  }
+  conn->respond(json_response(200, encode(r.output.get_as<T>(0))));
+}
+
+struct sink_state {
+  static inline const char* name = "events-stream";
+};
+
+event_sink_actor::behavior_type event_sink(event_sink_actor::stateful_pointer<sink_state> self,
+                                           events_actor bus, event_query q, connection_ptr conn) {
+  self->request(bus, caf::infinite, caf::subscribe_atom_v, std::move(q),
+                caf::actor_cast<event_sink_actor>(self))
+      .then([](uint64_t) {},
+            [self, conn](const caf::error& err) {
+              BLOG(warn, "api") << "events subscription failed: " << error_message(err);
+              conn->stream_end();
+              self->quit();
+            });
+  return {
+      [self, bus, conn](uint64_t id, event& ev) {
+        conn->stream_write(encode_event(ev) + "\n", [bus, id](bool ok) {
+          if (ok) caf::anon_send(bus, atom::ack_v, id, uint64_t{1});
+        });
+      },
+      [self, conn](atom::done, uint64_t, std::string& reason) {
+        BLOG(debug, "api") << "events stream ends: " << reason;
+        conn->stream_end();
+        self->quit();
+      },
+  };
+}
+
+} // namespace
+
+void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
+  auto ping = [](http_request& req, const connection_ptr& conn) {
+    http_response res;
+    res.content_type = "text/plain; charset=utf-8";
+    res.headers = {{"Docker-Experimental", "false"},
+                   {"Cache-Control", "no-cache, no-store, must-revalidate"},
+                   {"Pragma", "no-cache"}};
+    if (req.method == "GET") res.body = "OK";
+    conn->respond(std::move(res));
+  };
+  r.add("GET", "/_ping", ping);
+  r.add("HEAD", "/_ping", ping);
+  r.add("GET", "/version", [ctx](http_request&, const connection_ptr& conn) {
+    run_job(*ctx, job{"version", {}, {}, {}},
+            [conn](job_result& res) { answer<version_info>(conn, res, encode_version); });
+  });
+  r.add("GET", "/info", [ctx](http_request&, const connection_ptr& conn) {
+    run_job(*ctx, job{"info", {}, {}, {}},
+            [conn](job_result& res) { answer<system_info>(conn, res, encode_info); });
+  });
+  r.add("GET", "/_berth/commands", [ctx](http_request&, const connection_ptr& conn) {
+    run_job(*ctx, job{"commands", {}, {}, {}}, [conn](job_result& res) {
+      answer<std::vector<command_info>>(conn, res, encode_commands);
+    });
+  });
+  r.add("GET", "/events", [ctx](http_request& req, const connection_ptr& conn) {
+    event_query q;
+    for (auto [key, slot] :
+         {std::pair{"since", &q.since_nano}, std::pair{"until", &q.until_nano}}) {
+      auto* v = req.get(key);
+      if (v == nullptr || v->empty()) continue;
+      auto t = parse_timestamp(*v);
+      if (!t) {
+        conn->respond(error_response(t.error()));
+        return;
+      }
+      *slot = *t;
+    }
+    if (q.since_nano >= 0 && q.until_nano >= 0 && q.since_nano > q.until_nano) {
+      conn->respond(error_response(400, "`since` time (" + *req.get("since") +
+                                            ") cannot be after `until` time (" + *req.get("until") +
+                                            ")"));
+      return;
+    }
+    if (auto* f = req.get("filters")) {
+      auto filters = parse_filters(*f);
+      if (!filters) {
+        conn->respond(error_response(filters.error()));
+        return;
+      }
+      if (auto err = validate_event_filters(*filters)) {
+        conn->respond(error_response(err));
+        return;
+      }
+      q.filters = std::move(*filters);
+    }
+    conn->stream_begin(200, "application/json");
+    auto sink = ctx->sys->spawn(event_sink, ctx->events, std::move(q), conn);
+    conn->on_close(
+        [addr = sink.address()] { caf::anon_send_exit(addr, caf::exit_reason::user_shutdown); });
+  });
+}
+
+} // namespace berth::api

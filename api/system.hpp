@@ -1,0 +1,55 @@
+// System routes (/_ping, /version, /info, /events, /_berth/commands), the JSON encoders they
+// use, and the bridge that lets Beast threads run engine jobs without blocking.
+#pragma once
+
+#include "api/router.hpp"
+#include "messages/actors.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/duration.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace berth::api {
+
+/// What handlers need to reach the engine.
+struct api_context {
+  caf::actor_system* sys = nullptr;
+  engine_actor engine;
+  events_actor events;
+  caf::actor bridge; // forwards jobs from non-actor threads to the engine
+};
+
+/// Spawn the bridge actor and bundle the handles.
+std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor engine,
+                                          events_actor events);
+
+/// Run a job from any thread; `done` runs on a scheduler thread with the result (errors and
+/// timeouts arrive as a job_result with status != 0). The engine answers every job (a service
+/// that dies fails its jobs), so the default is no timeout: a request timeout would keep a
+/// clock entry alive for its whole duration, about 200 bytes per request at full load.
+void run_job(const api_context& ctx, job j, std::function<void(job_result&)> done,
+             caf::duration timeout = caf::infinite);
+
+/// Register the system routes.
+void add_system_routes(router& r, std::shared_ptr<api_context> ctx);
+
+// -- encoders and parsers (exposed for tests) -----------------------------------------------------
+
+std::string encode_version(const version_info& v);
+std::string encode_info(const system_info& info);
+std::string encode_event(const event& ev);
+std::string encode_commands(const std::vector<command_info>& cmds);
+/// Go's time.RFC3339Nano of unix nanoseconds, in UTC.
+std::string rfc3339_nano(int64_t unix_nano);
+/// Docker's filters JSON: {"k":{"v":true}} or the legacy {"k":["v"]}.
+caf::expected<filter_args> parse_filters(std::string_view json);
+/// Docker's since/until: "SECONDS" or "SECONDS.NANOS" -> unix nanoseconds.
+caf::expected<int64_t> parse_timestamp(std::string_view value);
+
+} // namespace berth::api

@@ -1,0 +1,112 @@
+#include "messages/actors.hpp"
+#include "messages/error.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/message.hpp>
+
+namespace berth {
+
+std::string to_string(ec code) {
+  switch (code) {
+  case ec::none:
+    return "none";
+  case ec::unspecified:
+    return "unspecified";
+  case ec::invalid_argument:
+    return "invalid_argument";
+  case ec::unauthorized:
+    return "unauthorized";
+  case ec::forbidden:
+    return "forbidden";
+  case ec::not_found:
+    return "not_found";
+  case ec::conflict:
+    return "conflict";
+  case ec::not_modified:
+    return "not_modified";
+  case ec::not_implemented:
+    return "not_implemented";
+  case ec::unavailable:
+    return "unavailable";
+  case ec::command_not_found:
+    return "command_not_found";
+  case ec::timeout:
+    return "timeout";
+  case ec::system:
+    return "system";
+  }
+  return "unknown";
+}
+
+unsigned http_status(ec code) {
+  switch (code) {
+  case ec::none:
+    return 200;
+  case ec::invalid_argument:
+    return 400;
+  case ec::unauthorized:
+    return 401;
+  case ec::forbidden:
+    return 403;
+  case ec::not_found:
+    return 404;
+  case ec::conflict:
+    return 409;
+  case ec::not_modified:
+    return 304;
+  case ec::not_implemented:
+    return 501;
+  case ec::command_not_found:
+    return 501;
+  case ec::unavailable:
+    return 503;
+  case ec::timeout:
+    return 504;
+  case ec::unspecified:
+  case ec::system:
+    return 500;
+  }
+  return 500;
+}
+
+unsigned http_status(const caf::error& err) {
+  if (!err) return 200;
+  if (err.category() == caf::atom("berth")) return http_status(static_cast<ec>(err.code()));
+  return 500;
+}
+
+std::string error_message(const caf::error& err) {
+  if (!err) return {};
+  const auto& ctx = err.context();
+  if (ctx.size() >= 1 && ctx.match_element<std::string>(0)) return ctx.get_as<std::string>(0);
+  if (err.category() == caf::atom("system")) {
+    switch (static_cast<caf::sec>(err.code())) {
+    case caf::sec::request_timeout:
+      return "timeout waiting for the engine";
+    case caf::sec::request_receiver_down:
+      return "the service handling this request is gone";
+    default:
+      break;
+    }
+  }
+  return caf::to_string(err);
+}
+
+caf::error make_error(ec code, std::string message) {
+  return caf::error{static_cast<uint8_t>(code), caf::atom("berth"),
+                    caf::make_message(std::move(message))};
+}
+
+void register_messages(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::berth>();
+  cfg.add_error_category(caf::atom("berth"),
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {
+                           std::string out = "berth::" + to_string(static_cast<ec>(code));
+                           if (ctx.size() >= 1 && ctx.match_element<std::string>(0))
+                             out += ": " + ctx.get_as<std::string>(0);
+                           return out;
+                         });
+}
+
+} // namespace berth

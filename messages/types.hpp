@@ -1,0 +1,219 @@
+// The message structs berth's actors exchange. Nothing here does work.
+#pragma once
+
+#include <caf/error.hpp>
+#include <caf/message.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+// -- jobs (Docker 1.2's engine.Job, made actor-native) --------------------------------------------
+
+/// A unit of work for the engine: a job name, positional arguments, named parameters and an
+/// optional typed payload (e.g. a container config).
+struct job {
+  std::string name;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  caf::message input;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, job& x) {
+  return f(caf::meta::type_name("berth.job"), x.name, x.args, x.env, x.input);
+}
+
+/// Job status codes, as Docker 1.2's engine.Status.
+enum job_status : int { status_ok = 0, status_err = 1, status_not_found = 127 };
+
+/// What a job answers: a status, the error when status != 0, and a typed output.
+struct job_result {
+  int status = status_ok;
+  caf::error error;
+  caf::message output;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, job_result& x) {
+  return f(caf::meta::type_name("berth.job_result"), x.status, x.error, x.output);
+}
+
+/// One registered job kind and the service that handles it (the `commands` job lists these).
+struct command_info {
+  std::string name;
+  std::string service;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, command_info& x) {
+  return f(caf::meta::type_name("berth.command_info"), x.name, x.service);
+}
+
+// -- events --------------------------------------------------------------------------------------
+
+/// One Docker event (events.Message). The legacy `status`/`id`/`from` fields are derived when the
+/// event is encoded.
+struct event {
+  std::string type;   // container, image, network, volume, daemon, plugin
+  std::string action; // create, start, die, pull, reload, ...
+  std::string actor_id;
+  std::map<std::string, std::string> attributes;
+  std::string scope = "local";
+  int64_t time_nano = 0; // unix nanoseconds; 0 = stamped by the bus on publish
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("berth.event"), x.type, x.action, x.actor_id, x.attributes, x.scope,
+           x.time_nano);
+}
+
+/// Docker's filters.Args: key -> set of accepted values.
+using filter_args = std::map<std::string, std::set<std::string>>;
+
+/// What a subscriber wants: events in [since, until] matching the filters. -1 = not given.
+struct event_query {
+  int64_t since_nano = -1;
+  int64_t until_nano = -1;
+  filter_args filters;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, event_query& x) {
+  return f(caf::meta::type_name("berth.event_query"), x.since_nano, x.until_nano, x.filters);
+}
+
+// -- daemon configuration ------------------------------------------------------------------------
+
+/// The daemon's configuration: flags merged with daemon.json (see actors/daemon/config.hpp).
+struct daemon_config {
+  std::vector<std::string> hosts;
+  std::string data_root = "/var/lib/berth";
+  std::string exec_root = "/run/berth";
+  std::string pidfile = "/run/berth/berthd.pid";
+  std::string config_file = "/etc/berth/daemon.json";
+  bool debug = false;
+  std::string log_level = "info";
+  std::string group = "docker";
+  bool tls = false;
+  bool tlsverify = false;
+  std::string tlscacert;
+  std::string tlscert;
+  std::string tlskey;
+  std::string storage_driver;
+  std::vector<std::string> storage_opts;
+  std::string exec_driver = "native";
+  std::vector<std::string> exec_opts;
+  std::string bridge;
+  std::string bip;
+  std::string fixed_cidr;
+  int64_t mtu = 1500;
+  std::string ip = "0.0.0.0";
+  std::vector<std::string> dns;
+  std::vector<std::string> dns_search;
+  bool iptables = true;
+  bool ip_forward = true;
+  bool ip_masq = true;
+  bool icc = true;
+  std::vector<std::string> registry_mirrors;
+  std::vector<std::string> insecure_registries;
+  int64_t max_concurrent_downloads = 3;
+  int64_t shutdown_timeout = 15;
+  bool live_restore = false;
+  std::vector<std::string> labels;
+  std::string api_cors_header;
+  std::string log_driver = "json-file";
+  std::vector<std::string> log_opts;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, daemon_config& x) {
+  return f(caf::meta::type_name("berth.daemon_config"), x.hosts, x.data_root, x.exec_root,
+           x.pidfile, x.config_file, x.debug, x.log_level, x.group, x.tls, x.tlsverify, x.tlscacert,
+           x.tlscert, x.tlskey, x.storage_driver, x.storage_opts, x.exec_driver, x.exec_opts,
+           x.bridge, x.bip, x.fixed_cidr, x.mtu, x.ip, x.dns, x.dns_search, x.iptables,
+           x.ip_forward, x.ip_masq, x.icc, x.registry_mirrors, x.insecure_registries,
+           x.max_concurrent_downloads, x.shutdown_timeout, x.live_restore, x.labels,
+           x.api_cors_header, x.log_driver, x.log_opts);
+}
+
+// -- host facts, version, info -------------------------------------------------------------------
+
+/// Facts about the host read once at start (actors/host.cpp).
+struct host_facts {
+  std::string kernel_version;   // uname -r
+  std::string operating_system; // PRETTY_NAME of /etc/os-release
+  std::string os_version;       // VERSION_ID
+  std::string architecture;     // uname -m (x86_64)
+  std::string go_arch;          // Go's name for it (amd64)
+  std::string hostname;
+  int64_t ncpu = 0;
+  int64_t mem_total = 0;      // bytes
+  std::string cgroup_version; // "1" (v1 or hybrid) or "2"
+  bool memory_limit = false;
+  bool swap_limit = false;
+  bool kernel_memory = false;
+  bool cpu_cfs_period = false;
+  bool cpu_cfs_quota = false;
+  bool cpu_shares = false;
+  bool cpuset = false;
+  bool pids_limit = false;
+  bool oom_kill_disable = false;
+  bool ipv4_forwarding = false;
+  bool bridge_nf_iptables = false;
+  bool bridge_nf_ip6tables = false;
+  bool overlay_supported = false;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_facts& x) {
+  return f(caf::meta::type_name("berth.host_facts"), x.kernel_version, x.operating_system,
+           x.os_version, x.architecture, x.go_arch, x.hostname, x.ncpu, x.mem_total,
+           x.cgroup_version, x.memory_limit, x.swap_limit, x.kernel_memory, x.cpu_cfs_period,
+           x.cpu_cfs_quota, x.cpu_shares, x.cpuset, x.pids_limit, x.oom_kill_disable,
+           x.ipv4_forwarding, x.bridge_nf_iptables, x.bridge_nf_ip6tables, x.overlay_supported);
+}
+
+/// The `version` job's output.
+struct version_info {
+  std::string version;
+  std::string api_version;
+  std::string min_api_version;
+  std::string git_commit;
+  std::string build_time;
+  std::string compiler;
+  std::string caf_version;
+  std::string os;
+  std::string arch; // Go's naming (amd64)
+  std::string kernel_version;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, version_info& x) {
+  return f(caf::meta::type_name("berth.version_info"), x.version, x.api_version, x.min_api_version,
+           x.git_commit, x.build_time, x.compiler, x.caf_version, x.os, x.arch, x.kernel_version);
+}
+
+/// The `info` job's output: host facts, the daemon's config and live counts.
+struct system_info {
+  std::string id; // persisted engine ID
+  host_facts host;
+  daemon_config config;
+  std::string storage_driver; // resolved (flag, or the best the kernel supports)
+  int64_t containers = 0;
+  int64_t containers_running = 0;
+  int64_t containers_paused = 0;
+  int64_t containers_stopped = 0;
+  int64_t images = 0;
+  int64_t event_listeners = 0;
+  int64_t fds = 0;
+  int64_t threads = 0;
+  int64_t system_time_nano = 0;
+  std::vector<std::string> warnings;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, system_info& x) {
+  return f(caf::meta::type_name("berth.system_info"), x.id, x.host, x.config, x.storage_driver,
+           x.containers, x.containers_running, x.containers_paused, x.containers_stopped, x.images,
+           x.event_listeners, x.fds, x.threads, x.system_time_nano, x.warnings);
+}
+
+} // namespace berth
