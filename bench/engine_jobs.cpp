@@ -48,15 +48,15 @@ caf::behavior sender(caf::stateful_actor<sender_state>* self, engine_actor engin
       --st.left;
       ++st.in_flight;
       self->request(engine, std::chrono::seconds(60), job{"echo", {"x"}, {}, {}})
-        .then([self, fire](job_result&) {
-          --self->state.in_flight;
-          if (self->state.left == 0 && self->state.in_flight == 0) {
-            self->state.done->set_value();
-            self->quit();
-            return;
-          }
-          (*fire)();
-        });
+          .then([self, fire](job_result&) {
+            --self->state.in_flight;
+            if (self->state.left == 0 && self->state.in_flight == 0) {
+              self->state.done->set_value();
+              self->quit();
+              return;
+            }
+            (*fire)();
+          });
     }
   };
   (*fire)();
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     caf::scoped_actor self{sys};
     self->request(engine, std::chrono::seconds(5), atom::provide_v, std::string{"bench"},
                   std::vector<std::string>{"echo"}, svc)
-      .receive([](caf::ok_atom) {}, [](const caf::error&) { std::exit(1); });
+        .receive([](caf::ok_atom) {}, [](const caf::error&) { std::exit(1); });
   }
   std::printf("engine job round trip, %d jobs per run, median of 5 runs, %u scheduler threads\n", n,
               static_cast<unsigned>(sys.scheduler().num_workers()));
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     auto start = clock_type::now();
     for (int i = 0; i < m; ++i)
       self->request(engine, std::chrono::seconds(5), job{"echo", {"x"}, {}, {}})
-        .receive([](job_result&) {}, [](const caf::error&) { std::exit(1); });
+          .receive([](job_result&) {}, [](const caf::error&) { std::exit(1); });
     std::chrono::duration<double> d = clock_type::now() - start;
     one.push_back(m / d.count());
     lat.push_back(d.count() / m * 1e6);
