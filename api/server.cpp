@@ -4,9 +4,10 @@
 #include "messages/defaults.hpp"
 #include "messages/error.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -271,8 +272,14 @@ private:
 class server_impl : public server {
 public:
   server_impl(server_options opts, std::shared_ptr<const router> r)
-      : opts_(std::move(opts)), router_(std::move(r)), ioc_(static_cast<int>(opts_.threads)),
-        work_(net::make_work_guard(ioc_)), tls_ctx_(ssl::context::tls_server) {}
+      : opts_(std::move(opts)), router_(std::move(r)), tls_ctx_(ssl::context::tls_server) {
+    // One io_context per I/O thread, each run by exactly that thread: a connection lives on
+    // one of them, so its handlers never need a strand or a lock.
+    for (unsigned i = 0; i < opts_.threads; ++i) {
+      iocs_.push_back(std::make_unique<net::io_context>(1));
+      work_.push_back(net::make_work_guard(*iocs_.back()));
+    }
+  }
 
   ~server_impl() override { stop(); }
 
@@ -288,7 +295,7 @@ public:
       }
     }
     for (unsigned i = 0; i < opts_.threads; ++i)
-      threads_.emplace_back([this] { ioc_.run(); });
+      threads_.emplace_back([this, i] { iocs_[i]->run(); });
     return caf::none;
   }
 
@@ -309,10 +316,17 @@ public:
       for (auto& w : sessions_)
         if (auto s = w.lock()) s->close();
     }
-    work_.reset();
-    for (int i = 0; i < 100 && !ioc_.stopped() && !threads_.empty(); ++i)
+    for (auto& w : work_)
+      w.reset();
+    auto all_stopped = [this] {
+      for (auto& ioc : iocs_)
+        if (!ioc->stopped()) return false;
+      return true;
+    };
+    for (int i = 0; i < 100 && !all_stopped() && !threads_.empty(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    ioc_.stop();
+    for (auto& ioc : iocs_)
+      ioc->stop();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
     threads_.clear();
@@ -374,13 +388,13 @@ private:
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) return fail("the path exists and is not a socket");
-      unix_proto::socket probe{ioc_};
+      unix_proto::socket probe{*iocs_[0]};
       error_code ec;
       probe.connect(unix_proto::endpoint{path}, ec);
       if (!ec) return fail("another daemon is listening there");
       ::unlink(path.c_str());
     }
-    auto acc = std::make_shared<unix_proto::acceptor>(net::make_strand(ioc_));
+    auto acc = std::make_shared<unix_proto::acceptor>(*iocs_[0]);
     error_code ec;
     acc->open(unix_proto{}, ec);
     if (!ec) acc->bind(unix_proto::endpoint{path}, ec);
@@ -417,13 +431,13 @@ private:
     error_code ec;
     auto addr = net::ip::make_address(host, ec);
     if (ec) {
-      tcp::resolver resolver{ioc_};
+      tcp::resolver resolver{*iocs_[0]};
       auto results = resolver.resolve(host, std::to_string(port), ec);
       if (ec || results.empty()) return fail("cannot resolve " + host);
       addr = results.begin()->endpoint().address();
     }
     tcp::endpoint ep{addr, port};
-    auto acc = std::make_shared<tcp::acceptor>(net::make_strand(ioc_));
+    auto acc = std::make_shared<tcp::acceptor>(*iocs_[0]);
     acc->open(ep.protocol(), ec);
     if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acc->bind(ep, ec);
@@ -443,6 +457,12 @@ private:
     return caf::none;
   }
 
+  net::io_context& next_ioc() {
+    auto& ioc = *iocs_[next_ioc_];
+    next_ioc_ = (next_ioc_ + 1) % iocs_.size();
+    return ioc;
+  }
+
   template <class S> void track(const std::shared_ptr<S>& s) {
     std::lock_guard<std::mutex> guard{mu_};
     if (sessions_.size() > 64 && sessions_.size() >= 2 * live_hint_) {
@@ -455,20 +475,20 @@ private:
   }
 
   void accept_unix(std::shared_ptr<unix_proto::acceptor> acc) {
-    acc->async_accept(net::make_strand(ioc_), [this, acc](error_code ec, unix_proto::socket s) {
+    acc->async_accept(next_ioc(), [this, acc](error_code ec, unix_proto::socket s) {
       if (!acc->is_open() || stopped_) return;
       if (!ec) {
         auto sess =
             std::make_shared<session<unix_stream>>(unix_stream{std::move(s)}, *this, router_);
         track(sess);
-        sess->run();
+        net::dispatch(sess->stream().get_executor(), [sess] { sess->run(); });
       }
       accept_unix(acc);
     });
   }
 
   void accept_tcp(std::shared_ptr<tcp::acceptor> acc) {
-    acc->async_accept(net::make_strand(ioc_), [this, acc](error_code ec, tcp::socket s) {
+    acc->async_accept(next_ioc(), [this, acc](error_code ec, tcp::socket s) {
       if (!acc->is_open() || stopped_) return;
       if (!ec) {
         s.set_option(tcp::no_delay(true), ec);
@@ -476,20 +496,22 @@ private:
           auto sess = std::make_shared<session<tls_stream>>(
               tls_stream{tcp_stream{std::move(s)}, tls_ctx_}, *this, router_);
           track(sess);
-          beast::get_lowest_layer(sess->stream()).expires_after(defaults::tls_handshake_timeout);
-          sess->stream().async_handshake(ssl::stream_base::server, [sess](error_code ec) {
-            if (ec) {
-              BLOG(debug, "api") << "TLS handshake failed: " << ec.message();
-              sess->close();
-              return;
-            }
-            sess->run();
+          net::dispatch(sess->stream().get_executor(), [sess] {
+            beast::get_lowest_layer(sess->stream()).expires_after(defaults::tls_handshake_timeout);
+            sess->stream().async_handshake(ssl::stream_base::server, [sess](error_code ec) {
+              if (ec) {
+                BLOG(debug, "api") << "TLS handshake failed: " << ec.message();
+                sess->close();
+                return;
+              }
+              sess->run();
+            });
           });
         } else {
           auto sess =
               std::make_shared<session<tcp_stream>>(tcp_stream{std::move(s)}, *this, router_);
           track(sess);
-          sess->run();
+          net::dispatch(sess->stream().get_executor(), [sess] { sess->run(); });
         }
       }
       accept_tcp(acc);
@@ -498,8 +520,9 @@ private:
 
   server_options opts_;
   std::shared_ptr<const router> router_;
-  net::io_context ioc_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  size_t next_ioc_ = 0; // touched only by the acceptors' thread
   ssl::context tls_ctx_;
   std::vector<std::shared_ptr<unix_proto::acceptor>> unix_acceptors_;
   std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors_;
