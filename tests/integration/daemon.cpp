@@ -139,6 +139,19 @@ BOOST_AUTO_TEST_CASE(routing_errors_are_json) {
   BOOST_TEST(contains(plain.body, R"("ApiVersion":"1.41")"));
 }
 
+BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
+  berthd d;
+  auto out = raw_unix(d.socket, "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "GET /v1.41/version HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "HEAD /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t n = 0;
+  for (auto pos = out.find("HTTP/1.1 200 OK"); pos != std::string::npos;
+       pos = out.find("HTTP/1.1 200 OK", pos + 1))
+    ++n;
+  BOOST_TEST(n == 3u, out);
+  BOOST_TEST(contains(out, R"("ApiVersion":"1.41")"));
+}
+
 BOOST_AUTO_TEST_CASE(commands_endpoint_lists_registered_jobs) {
   berthd d;
   auto r = http_unix(d.socket, "GET", "/_berth/commands");
@@ -345,6 +358,28 @@ BOOST_AUTO_TEST_CASE(tlsverify_accepts_the_ca_signed_client_and_refuses_others) 
   auto plain = sh("curl -sS http://127.0.0.1:" + port + "/_ping");
   BOOST_TEST(plain.out != "OK");
   BOOST_TEST(d.running());
+}
+
+BOOST_AUTO_TEST_CASE(tls_without_verify_serves_https_and_warns) {
+  temp_dir certs;
+  make_certs(certs);
+  auto port = std::to_string(free_port());
+  berthd d{{"-H", "tcp://127.0.0.1:" + port, "--tls", "--tlscert", certs.file("server-cert.pem"),
+            "--tlskey", certs.file("server-key.pem")}};
+  BOOST_TEST(contains(d.log(), "without --tlsverify is insecure"));
+  auto r = sh("docker -H tcp://127.0.0.1:" + port + " --tlsverify --tlscacert " +
+              certs.file("ca.pem") + " version --format '{{.Server.APIVersion}}'");
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "1.41\n");
+  auto ping =
+      sh("curl -sS --cacert " + certs.file("ca.pem") + " https://127.0.0.1:" + port + "/_ping");
+  BOOST_TEST(ping.out == "OK");
+}
+
+BOOST_AUTO_TEST_CASE(tls_without_a_certificate_fails_startup) {
+  berthd d{{"--tls"}, false};
+  BOOST_TEST(d.wait_exit() != 0);
+  BOOST_TEST(contains(d.log(), "tlscert"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

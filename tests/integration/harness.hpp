@@ -38,6 +38,9 @@ http_reply http_unix(const std::string& socket, const std::string& method,
                      const std::string& target, const std::string& extra_headers = "",
                      const std::string& body = "");
 
+/// Write raw bytes to a unix socket, half-close, and read until the server closes.
+std::string raw_unix(const std::string& socket, const std::string& bytes);
+
 /// A berthd process on a temporary socket, data root, exec root and pidfile.
 class berthd {
 public:
