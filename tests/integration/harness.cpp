@@ -89,40 +89,43 @@ command_result sh(const std::string& cmd, std::chrono::seconds limit) {
   return r;
 }
 
-http_reply http_unix(const std::string& socket, const std::string& method,
-                     const std::string& target, const std::string& extra_headers,
-                     const std::string& body) {
-  http_reply reply;
+std::string raw_unix(const std::string& socket, const std::string& bytes) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return reply;
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[65536];
+    for (;;) {
+      auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
   }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::close(fd);
+  return out;
+}
+
+http_reply http_unix(const std::string& socket, const std::string& method,
+                     const std::string& target, const std::string& extra_headers,
+                     const std::string& body) {
+  http_reply reply;
   std::string req =
       method + " " + target + " HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n" + extra_headers;
   if (!body.empty() || method == "POST" || method == "PUT")
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n";
   req += body;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    auto n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  auto raw = raw_unix(socket, req);
   auto head_end = raw.find("\r\n\r\n");
   if (head_end == std::string::npos) return reply;
   std::istringstream head{raw.substr(0, head_end)};
@@ -141,27 +144,6 @@ http_reply http_unix(const std::string& socket, const std::string& method,
   reply.body = raw.substr(head_end + 4);
   if (lower(reply.headers["transfer-encoding"]) == "chunked") reply.body = dechunk(reply.body);
   return reply;
-}
-
-std::string raw_unix(const std::string& socket, const std::string& bytes) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    char buf[4096];
-    for (;;) {
-      auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
 }
 
 int free_port() {

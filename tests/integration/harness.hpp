@@ -38,7 +38,7 @@ http_reply http_unix(const std::string& socket, const std::string& method,
                      const std::string& target, const std::string& extra_headers = "",
                      const std::string& body = "");
 
-/// Write raw bytes to a unix socket, half-close, and read until the server closes.
+/// Write raw bytes to a unix socket and read until the server closes the connection.
 std::string raw_unix(const std::string& socket, const std::string& bytes);
 
 /// A berthd process on a temporary socket, data root, exec root and pidfile.
