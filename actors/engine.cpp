@@ -129,10 +129,6 @@ void run_shutdown_handlers(engine_pointer self) {
   }
 }
 
-version_info version_of(const host_facts& host) {
-  return make_version_info(host);
-}
-
 system_info make_info(const engine_state& st) {
   system_info info;
   info.id = st.opts.engine_id;
@@ -154,6 +150,37 @@ system_info make_info(const engine_state& st) {
   if (!st.opts.host.memory_limit) info.warnings.emplace_back("WARNING: No memory limit support");
   if (!st.opts.host.swap_limit) info.warnings.emplace_back("WARNING: No swap limit support");
   return info;
+}
+
+// Log the end of a job answered at once, and hand its result back.
+job_result finish_now(engine_pointer self, uint64_t id, job_result r) {
+  finish_job(self, id, r);
+  return r;
+}
+
+// `info`: host facts and config, plus the event listener count from the bus when it is up.
+caf::result<job_result> info_job(engine_pointer self, uint64_t id) {
+  auto& st = self->state;
+  auto info = make_info(st);
+  auto count = st.handlers.find("subscribers_count");
+  if (count == st.handlers.end())
+    return finish_now(self, id, {status_ok, {}, caf::make_message(std::move(info))});
+  auto rp = self->make_response_promise<job_result>();
+  st.active[id].rp = rp;
+  auto reply = [self, id, info](int64_t listeners) mutable {
+    info.event_listeners = listeners;
+    finish_job(self, id, {status_ok, {}, caf::make_message(std::move(info))});
+  };
+  // the bus answers at once; no timeout, so no clock entry per info call
+  self->request(count->second.handler, caf::infinite, job{"subscribers_count", {}, {}, {}})
+      .then(
+          [reply](job_result& sub) mutable {
+            reply(sub.output.match_elements<uint64_t>()
+                      ? static_cast<int64_t>(sub.output.get_as<uint64_t>(0))
+                      : 0);
+          },
+          [reply](const caf::error&) mutable { reply(0); });
+  return rp;
 }
 
 engine_actor::behavior_type engine_impl(engine_pointer self, engine_options opts) {
@@ -182,64 +209,30 @@ engine_actor::behavior_type engine_impl(engine_pointer self, engine_options opts
         auto& st = self->state;
         if (st.shutting_down)
           return fail(status_err, make_error(ec::unavailable, "engine is shutdown"));
+        auto id = start_job(self, j);
         if (j.name == "commands") {
-          auto id = start_job(self, j);
           std::vector<command_info> out;
           for (auto* b : builtin_jobs)
             out.push_back(command_info{b, "engine"});
           for (auto& [name, reg] : st.handlers)
             out.push_back(command_info{name, reg.service});
-          job_result r{status_ok, {}, caf::make_message(std::move(out))};
-          finish_job(self, id, r);
-          return r;
+          return finish_now(self, id, {status_ok, {}, caf::make_message(std::move(out))});
         }
-        if (j.name == "version") {
-          auto id = start_job(self, j);
-          job_result r{status_ok, {}, caf::make_message(version_of(st.opts.host))};
-          finish_job(self, id, r);
-          return r;
-        }
-        if (j.name == "info") {
-          auto id = start_job(self, j);
-          auto info = make_info(st);
-          auto count = st.handlers.find("subscribers_count");
-          if (count == st.handlers.end()) {
-            job_result r{status_ok, {}, caf::make_message(std::move(info))};
-            finish_job(self, id, r);
-            return r;
-          }
-          auto rp = self->make_response_promise<job_result>();
-          st.active[id].rp = rp;
-          // the bus answers at once; no timeout, so no clock entry per info call
-          self->request(count->second.handler, caf::infinite, job{"subscribers_count", {}, {}, {}})
-              .then(
-                  [self, id, info](job_result& sub) mutable {
-                    if (sub.output.match_elements<uint64_t>())
-                      info.event_listeners = static_cast<int64_t>(sub.output.get_as<uint64_t>(0));
-                    finish_job(self, id,
-                               job_result{status_ok, {}, caf::make_message(std::move(info))});
-                  },
-                  [self, id, info](const caf::error&) mutable {
-                    finish_job(self, id,
-                               job_result{status_ok, {}, caf::make_message(std::move(info))});
-                  });
-          return rp;
-        }
+        if (j.name == "version")
+          return finish_now(self, id,
+                            {status_ok, {}, caf::make_message(make_version_info(st.opts.host))});
+        if (j.name == "info") return info_job(self, id);
         auto i = st.handlers.find(j.name);
-        if (i == st.handlers.end()) {
-          auto id = start_job(self, j);
-          auto r = fail(status_not_found,
-                        make_error(ec::command_not_found, "command not found: " + j.name));
-          finish_job(self, id, r);
-          return r;
-        }
-        auto id = start_job(self, j);
+        if (i == st.handlers.end())
+          return finish_now(self, id,
+                            fail(status_not_found, make_error(ec::command_not_found,
+                                                              "command not found: " + j.name)));
         auto rp = self->make_response_promise<job_result>();
         auto& entry = st.active[id];
         entry.rp = rp;
         entry.handler = i->second.handler.address();
-        // No timeout here: jobs such as `wait` may run for as long as they need. A service that
-        // dies fails its jobs through the down handler; the API applies its own timeouts.
+        // No timeout: jobs such as `wait` run for as long as they need, and a service that dies
+        // fails its jobs through the down handler.
         self->request(i->second.handler, caf::infinite, std::move(j))
             .then([self, id](job_result& r) { finish_job(self, id, std::move(r)); },
                   [self, id](caf::error& err) {

@@ -90,7 +90,7 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 struct daemon_config {
   std::vector<std::string> hosts;
   std::string data_root = "/var/lib/berth";
-  std::string exec_root = "/run/berth";
+  std::string exec_root = "/run/berth/exec";
   std::string pidfile = "/run/berth/berthd.pid";
   std::string config_file = "/etc/berth/daemon.json";
   bool debug = false;
