@@ -8,7 +8,9 @@ packages=(
   build-essential cmake pkg-config git clang-format
   libcaf-dev libboost1.81-all-dev libboost-json1.81-dev libsimdjson-dev libssl-dev libsystemd-dev
   # tests and benchmarks
-  openssl curl wrk procps
+  openssl curl wrk procps python3
+  # offline test images (tests/fixtures/images.sh)
+  busybox-static umoci skopeo docker-registry
 )
 
 export DEBIAN_FRONTEND=noninteractive
