@@ -10,7 +10,7 @@ packages=(
   # tests and benchmarks
   openssl curl wrk procps python3
   # offline test images (tests/fixtures/images.sh)
-  busybox-static umoci skopeo docker-registry
+  busybox-static umoci skopeo docker-registry apache2-utils
 )
 
 export DEBIAN_FRONTEND=noninteractive
