@@ -21,8 +21,18 @@ struct http_request {
   std::string api_version; // from the prefix; the maximum when unversioned
   std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
   std::vector<std::pair<std::string, std::string>> headers; // names lower-cased
-  std::string body;
+  std::string body; // in memory, at most defaults::body_limit bytes; empty when spooled
+  /// The path of the spooled body of a large upload (POST /images/load, POST /images/create with
+  /// fromSrc), written to server_options::spool_dir; empty otherwise. Ownership: the handler that
+  /// uses the file takes it with take_body_file() (or std::exchange(body_file, {})) and must
+  /// unlink it when done. Whatever path is still in body_file when the router's dispatch returns
+  /// (a 404, a version error, a handler that did not take it) is unlinked by the server, as is a
+  /// partial file when the client goes away mid-body.
+  std::string body_file;
   std::map<std::string, std::string> params; // route parameters ({id}, {name})
+
+  /// Take ownership of the spooled body file (see body_file); leaves body_file empty.
+  std::string take_body_file() { return std::exchange(body_file, {}); }
 
   /// First value of a query parameter, or nullptr.
   const std::string* get(std::string_view key) const;

@@ -1,6 +1,7 @@
 #include "api/server.hpp"
 
 #include "actors/log.hpp"
+#include "drivers/io.hpp"
 #include "messages/defaults.hpp"
 #include "messages/error.hpp"
 
@@ -14,14 +15,17 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <dirent.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cctype>
+#include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace berth::api {
@@ -101,30 +105,146 @@ private:
 
   void do_read() {
     if (closed_) return;
-    parser_.emplace();
-    parser_->header_limit(defaults::header_limit);
-    parser_->body_limit(defaults::body_limit);
+    discard_spool();
+    header_parser_.emplace();
+    header_parser_->header_limit(defaults::header_limit);
+    // The limit is checked per body kind once the header is known (spooled bodies have none).
+    header_parser_->body_limit(boost::none);
     beast::get_lowest_layer(stream_).expires_after(defaults::idle_timeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    http::async_read_header(
+        stream_, buffer_, *header_parser_,
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  void on_read(error_code ec) {
+  // The header is in: choose where the body goes (memory or a spool file) and read it.
+  void on_header(error_code ec) {
     if (ec) {
-      keep_alive_ = false;
-      if (ec == http::error::header_limit)
-        write_response(error_response(431, "request header fields too large"));
-      else if (ec == http::error::body_limit)
-        write_response(error_response(413, "request body too large"));
-      else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message)
-        write_response(error_response(400, "malformed HTTP request: " + ec.message()));
-      else
-        do_close();
+      on_read_error(ec);
       return;
     }
-    auto& m = parser_->get();
+    auto& h = header_parser_->get();
+    if (auto path = spool_path_for(h)) {
+      if (auto err = start_spool(*path)) {
+        BLOG(warn, "api") << "cannot spool the request body: " << error_message(err);
+        keep_alive_ = false;
+        version_ = h.version();
+        head_ = false;
+        write_response(error_response(500, "cannot spool the request body: " + error_message(err)));
+        return;
+      }
+      read_spool();
+      return;
+    }
+    auto len = header_parser_->content_length();
+    if (len && *len > defaults::body_limit) {
+      on_read_error(http::error::body_limit);
+      return;
+    }
+    parser_.emplace(std::move(*header_parser_));
+    header_parser_.reset();
+    parser_->body_limit(defaults::body_limit);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](error_code ec, std::size_t) {
+                       if (ec) {
+                         self->on_read_error(ec);
+                         return;
+                       }
+                       auto& m = self->parser_->get();
+                       auto req = self->make_request(m);
+                       req.body = std::move(m.body());
+                       self->parser_.reset();
+                       self->dispatch(req);
+                     });
+  }
+
+  // Large uploads: a spool file when the server has a spool dir, the method is POST and the
+  // (unversioned) path is /images/load, or /images/create with a fromSrc query parameter.
+  std::optional<std::string> spool_path_for(const http::request<http::empty_body>& h) const {
+    const auto& dir = spool_dir();
+    if (dir.empty() || h.method() != http::verb::post) return std::nullopt;
+    std::string_view target{h.target().data(), h.target().size()};
+    auto qpos = target.find('?');
+    auto vp = split_version(url_decode(target.substr(0, qpos), false));
+    if (!vp) return std::nullopt;
+    if (vp->path == "/images/load") return dir;
+    if (vp->path == "/images/create" && qpos != std::string_view::npos)
+      for (auto& [k, v] : parse_query(target.substr(qpos + 1)))
+        if (k == "fromSrc") return dir;
+    return std::nullopt;
+  }
+
+  caf::error start_spool(const std::string& dir) {
+    if (auto err = io::mkdir_all(dir, 0700)) return err;
+    std::string path = dir + "/body-XXXXXX";
+    int fd = ::mkstemp(path.data());
+    if (fd < 0) return make_error(ec::system, "mkstemp in " + dir + ": " + std::strerror(errno));
+    ::close(fd);
+    spool_file_ = path;
+    file_parser_.emplace(std::move(*header_parser_));
+    header_parser_.reset();
+    file_parser_->body_limit(boost::none);
+    error_code ec;
+    file_parser_->get().body().open(path.c_str(), beast::file_mode::write, ec);
+    if (ec) return make_error(ec::system, "open " + path + ": " + ec.message());
+    return caf::none;
+  }
+
+  // Read the spooled body piece by piece, so that the idle timeout applies to each piece and
+  // not to the whole upload.
+  void read_spool() {
+    if (closed_) return;
+    if (file_parser_->is_done()) {
+      on_spooled();
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(defaults::idle_timeout);
+    http::async_read_some(stream_, buffer_, *file_parser_,
+                          [self = this->shared_from_this()](error_code ec, std::size_t) {
+                            if (ec) {
+                              self->on_read_error(ec);
+                              return;
+                            }
+                            self->read_spool();
+                          });
+  }
+
+  void on_spooled() {
+    auto& m = file_parser_->get();
+    m.body().close();
+    auto req = make_request(m);
+    file_parser_.reset();
+    req.body_file = std::exchange(spool_file_, {});
+    dispatch(req);
+    // Whatever the handler did not take (a 404, a version error, an early failure) goes away.
+    if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
+  }
+
+  // Drop a half-written spool file (a failed read, a closed connection).
+  void discard_spool() {
+    if (file_parser_) {
+      file_parser_->get().body().close();
+      file_parser_.reset();
+    }
+    if (!spool_file_.empty()) ::unlink(std::exchange(spool_file_, {}).c_str());
+  }
+
+  void on_read_error(error_code ec) {
+    discard_spool();
+    header_parser_.reset();
+    parser_.reset();
+    keep_alive_ = false;
+    if (ec == http::error::header_limit)
+      write_response(error_response(431, "request header fields too large"));
+    else if (ec == http::error::body_limit)
+      write_response(error_response(413, "request body too large"));
+    else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message)
+      write_response(error_response(400, "malformed HTTP request: " + ec.message()));
+    else
+      do_close();
+  }
+
+  template <class Message> http_request make_request(const Message& m) {
     http_request req;
     req.method = std::string{m.method_string()};
     req.target = std::string{m.target()};
@@ -134,15 +254,19 @@ private:
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       req.headers.emplace_back(std::move(name), std::string{f.value()});
     }
-    req.body = std::move(m.body());
     keep_alive_ = m.keep_alive();
     version_ = m.version();
     head_ = m.method() == http::verb::head;
+    return req;
+  }
+
+  void dispatch(http_request& req) {
     beast::get_lowest_layer(stream_).expires_never();
     router_->dispatch(req, this->shared_from_this());
   }
 
   template <class Message> void common_headers(Message& m);
+  const std::string& spool_dir() const;
 
   void write_response(http_response r) {
     if (closed_) return;
@@ -241,6 +365,7 @@ private:
   void do_close() {
     if (closed_) return;
     closed_ = true;
+    discard_spool();
     error_code ignored;
     auto& sock = beast::get_lowest_layer(stream_).socket();
     sock.shutdown(net::socket_base::shutdown_both, ignored);
@@ -258,7 +383,10 @@ private:
   server_impl& srv_;
   std::shared_ptr<const router> router_;
   beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::file_body>> file_parser_;
+  std::string spool_file_; // the body file being written; unlinked unless handed to a handler
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;
@@ -284,6 +412,7 @@ public:
   ~server_impl() override { stop(); }
 
   caf::error init() {
+    if (!opts_.spool_dir.empty()) remove_stale_spool();
     if (opts_.tls)
       if (auto err = init_tls()) return err;
     for (auto& h : opts_.hosts) {
@@ -337,6 +466,8 @@ public:
 
   std::vector<std::string> addresses() const override { return addresses_; }
 
+  const server_options& options() const { return opts_; }
+
   template <class Message> void common_headers(Message& m) const {
     m.set(http::field::server, opts_.server_header);
     m.set("Api-Version", defaults::api_version);
@@ -350,6 +481,18 @@ public:
   }
 
 private:
+  // Spool files left by a crash: only one daemon serves a data root, so every "body-*" file in
+  // the spool dir is stale at start.
+  void remove_stale_spool() {
+    auto* d = ::opendir(opts_.spool_dir.c_str());
+    if (d == nullptr) return;
+    while (auto* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("body-", 0) == 0) ::unlinkat(::dirfd(d), name.c_str(), 0);
+    }
+    ::closedir(d);
+  }
+
   caf::error init_tls() {
     error_code ec;
     tls_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -537,6 +680,10 @@ private:
 
 template <class Stream> template <class Message> void session<Stream>::common_headers(Message& m) {
   srv_.common_headers(m);
+}
+
+template <class Stream> const std::string& session<Stream>::spool_dir() const {
+  return srv_.options().spool_dir;
 }
 
 struct api_state {

@@ -27,6 +27,11 @@ struct server_options {
   std::string cors_header;   // --api-cors-header
   std::string server_header; // "Docker/<version> (linux)"
   unsigned threads = 2;
+  /// Where large upload bodies are spooled (`<data-root>/tmp`; created when missing). Bodies of
+  /// POST /images/load and POST /images/create?fromSrc=... go to a file there
+  /// (http_request::body_file) without a size limit. Empty: they are read into memory like any
+  /// other body (16 MiB limit). Stale spool files ("body-*") are removed at start.
+  std::string spool_dir;
 };
 
 class server {

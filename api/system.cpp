@@ -363,20 +363,6 @@ caf::expected<int64_t> parse_timestamp(std::string_view value) {
 
 namespace {
 
-/// Answer a job's result: an error response, or `ok(output)`.
-template <class T, class Encode>
-void answer(const connection_ptr& conn, job_result& r, Encode encode) {
-  if (r.status != status_ok) {
-    conn->respond(error_response(r.error ? r.error : make_error(ec::unspecified, "job failed")));
-    return;
-  }
-  if (!r.output.match_elements<T>()) {
-    conn->respond(error_response(500, "unexpected job output"));
-    return;
-  }
-  conn->respond(json_response(200, encode(r.output.get_as<T>(0))));
-}
-
 struct sink_state {
   static inline const char* name = "events-stream";
 };
@@ -424,8 +410,17 @@ void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
             [conn](job_result& res) { answer<version_info>(conn, res, encode_version); });
   });
   r.add("GET", "/info", [ctx](http_request&, const connection_ptr& conn) {
-    run_job(*ctx, job{"info", {}, {}, {}},
-            [conn](job_result& res) { answer<system_info>(conn, res, encode_info); });
+    run_job(*ctx, job{"info", {}, {}, {}}, [ctx, conn](job_result& res) {
+      if (res.status != status_ok || !res.output.match_elements<system_info>())
+        return answer<system_info>(conn, res, encode_info);
+      auto info = std::make_shared<system_info>(res.output.get_as<system_info>(0));
+      // the image count comes from the image store (when it runs)
+      run_job(*ctx, job{"image_count", {}, {}, {}}, [info, conn](job_result& count) {
+        if (count.status == status_ok && count.output.match_elements<int64_t>())
+          info->images = count.output.get_as<int64_t>(0);
+        conn->respond(json_response(200, encode_info(*info)));
+      });
+    });
   });
   r.add("GET", "/_berth/commands", [ctx](http_request&, const connection_ptr& conn) {
     run_job(*ctx, job{"commands", {}, {}, {}}, [conn](job_result& res) {

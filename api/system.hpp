@@ -9,6 +9,7 @@
 #include <caf/duration.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/message.hpp>
 
 #include <functional>
 #include <memory>
@@ -35,6 +36,20 @@ std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor e
 /// clock entry alive for its whole duration, about 200 bytes per request at full load.
 void run_job(const api_context& ctx, job j, std::function<void(job_result&)> done,
              caf::duration timeout = caf::infinite);
+
+/// Answer a job's result: an error response, or `encode(output)` as JSON with `status`.
+template <class T, class Encode>
+void answer(const connection_ptr& conn, job_result& r, Encode encode, unsigned status = 200) {
+  if (r.status != status_ok) {
+    conn->respond(error_response(r.error ? r.error : make_error(ec::unspecified, "job failed")));
+    return;
+  }
+  if (!r.output.match_elements<T>()) {
+    conn->respond(error_response(500, "unexpected job output"));
+    return;
+  }
+  conn->respond(json_response(status, encode(r.output.get_as<T>(0))));
+}
 
 /// Register the system routes.
 void add_system_routes(router& r, std::shared_ptr<api_context> ctx);

@@ -8,12 +8,17 @@
 #include "messages/error.hpp"
 #include "messages/types.hpp"
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+// Local-only: holds an open connection.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::blob_handle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::byte_sink)
 
 CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
 
@@ -26,6 +31,10 @@ CAF_ADD_ATOM(berth, berth::atom, ack, "ack")
 CAF_ADD_ATOM(berth, berth::atom, done, "done")
 CAF_ADD_ATOM(berth, berth::atom, deadline, "deadline")
 CAF_ADD_ATOM(berth, berth::atom, listeners, "listeners")
+CAF_ADD_ATOM(berth, berth::atom, resolve, "resolve")
+CAF_ADD_ATOM(berth, berth::atom, open_blob, "open_blob")
+CAF_ADD_ATOM(berth, berth::atom, image, "image")
+CAF_ADD_ATOM(berth, berth::atom, run, "run")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -40,6 +49,20 @@ CAF_ADD_TYPE_ID(berth, (berth::host_facts))
 CAF_ADD_TYPE_ID(berth, (berth::version_info))
 CAF_ADD_TYPE_ID(berth, (berth::system_info))
 CAF_ADD_TYPE_ID(berth, (std::vector<std::string>))
+CAF_ADD_TYPE_ID(berth, (berth::layer_descriptor))
+CAF_ADD_TYPE_ID(berth, (berth::resolved_image))
+CAF_ADD_TYPE_ID(berth, (berth::progress_message))
+CAF_ADD_TYPE_ID(berth, (berth::image_info))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_info>))
+CAF_ADD_TYPE_ID(berth, (berth::image_delete_item))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_delete_item>))
+CAF_ADD_TYPE_ID(berth, (berth::layer_progress))
+CAF_ADD_TYPE_ID(berth, (berth::layer_done))
+CAF_ADD_TYPE_ID(berth, (berth::blob_handle))
+CAF_ADD_TYPE_ID(berth, (berth::byte_sink))
+CAF_ADD_TYPE_ID(berth, (berth::stored_layer))
+CAF_ADD_TYPE_ID(berth, (berth::loaded_image))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::loaded_image>))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -99,6 +122,36 @@ using events_actor = caf::typed_actor<
     caf::replies_to<caf::get_atom>::with<std::vector<event>>,
     // (internal) subscription `id` reached its `until`.
     caf::reacts_to<atom::deadline, uint64_t>>::extend_with<job_handler_actor>;
+
+/// Receives a progress stream (pull, load, import) and writes it to its client.
+using progress_sink_actor = caf::typed_actor<
+    // One progress message.
+    caf::reacts_to<progress_message>,
+    // The stream is over: an empty error on success, else the failure.
+    caf::reacts_to<atom::done, caf::error>>;
+
+/// The registry client: Docker Registry HTTP API v2 / OCI distribution. Blocking HTTP runs on a
+/// detached worker per request. Job: `auth` (POST /auth; input: the AuthConfig JSON).
+using registry_actor = caf::typed_actor<
+    // Resolve reference (normalized) with X-Registry-Auth and platform ("" = the host's) to the
+    // image manifest's config and layers. Errors use dockerd's wording ("pull access denied ...").
+    caf::replies_to<atom::resolve, std::string, std::string, std::string>::with<resolved_image>,
+    // Open a blob of repository `reference` with X-Registry-Auth, for streaming.
+    caf::replies_to<atom::open_blob, std::string, std::string, layer_descriptor>::with<blob_handle>,
+    // The daemon's configuration changed (mirrors, insecure registries).
+    caf::reacts_to<atom::config, daemon_config>>::extend_with<job_handler_actor>;
+
+/// The image store: images, tags and layers (through the graph driver), pulls with shared layer
+/// downloads. Jobs: pull, images, image_inspect, image_history, image_tag, image_delete,
+/// image_prune, image_count, image_save, image_load, image_import.
+using image_store_actor = caf::typed_actor<
+    // (from layer workers) a download's progress.
+    caf::reacts_to<layer_progress>,
+    // (from layer workers) a layer is extracted, or failed.
+    caf::reacts_to<layer_done>,
+    // Look an image up by name, ID prefix or digest reference (containers use this).
+    caf::replies_to<caf::get_atom, atom::image, std::string>::with<image_info>>::
+    extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
 
 /// The HTTP API: its listeners stop at shutdown.
 using api_actor = shutdown_handler_actor;

@@ -6,7 +6,9 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -215,5 +217,156 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.containers, x.containers_running, x.containers_paused, x.containers_stopped, x.images,
            x.event_listeners, x.fds, x.threads, x.system_time_nano, x.warnings);
 }
+
+// -- images ---------------------------------------------------------------------------------------
+
+/// A layer (or config) blob as a manifest names it.
+struct layer_descriptor {
+  std::string media_type;
+  std::string digest; // sha256:...
+  int64_t size = -1;
+  std::vector<std::string> urls;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, layer_descriptor& x) {
+  return f(caf::meta::type_name("berth.layer_descriptor"), x.media_type, x.digest, x.size, x.urls);
+}
+
+/// What the registry client answers for a reference: the image to pull for this platform.
+struct resolved_image {
+  std::string reference;       // normalized: docker.io/library/busybox:latest
+  std::string manifest_digest; // of the document fetched by tag (the index for multi-platform)
+  std::string config;          // the image config, exact bytes (verified)
+  std::string config_digest;   // = the image ID
+  std::vector<layer_descriptor> layers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resolved_image& x) {
+  return f(caf::meta::type_name("berth.resolved_image"), x.reference, x.manifest_digest, x.config,
+           x.config_digest, x.layers);
+}
+
+/// One message of a pull/load/import progress stream (Docker's jsonmessage).
+struct progress_message {
+  std::string id;       // layer short ID or tag; may be empty
+  std::string status;   // "Downloading", "Pull complete", "Digest: sha256:..."
+  int64_t current = -1; // progressDetail.current; -1 = no detail
+  int64_t total = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress_message& x) {
+  return f(caf::meta::type_name("berth.progress_message"), x.id, x.status, x.current, x.total);
+}
+
+/// An image as the store knows it (images/json, inspect, history).
+struct image_info {
+  std::string id;                        // sha256:<hex> (the config digest)
+  std::string parent;                    // sha256:<hex> or ""
+  std::vector<std::string> repo_tags;    // familiar: busybox:latest
+  std::vector<std::string> repo_digests; // familiar: busybox@sha256:...
+  std::string config;                    // the image config JSON, exact bytes
+  int64_t size = 0;                      // bytes of all its layers
+  std::vector<int64_t> layer_sizes;      // per diff ID, bottom first
+  std::vector<std::string> diff_ids;
+  int64_t last_tag_time_nano = 0;                // 0 = never tagged
+  std::map<std::string, std::string> graph_data; // GraphDriver.Data
+  int64_t containers = -1;                       // -1 = not counted
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, image_info& x) {
+  return f(caf::meta::type_name("berth.image_info"), x.id, x.parent, x.repo_tags, x.repo_digests,
+           x.config, x.size, x.layer_sizes, x.diff_ids, x.last_tag_time_nano, x.graph_data,
+           x.containers);
+}
+
+/// One line of a DELETE /images answer: {"Untagged": ...} or {"Deleted": ...}.
+struct image_delete_item {
+  std::string kind; // "Untagged" or "Deleted"
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_delete_item& x) {
+  return f(caf::meta::type_name("berth.image_delete_item"), x.kind, x.value);
+}
+
+/// Where a layer download stands (from a layer worker to the image store).
+struct layer_progress {
+  std::string chain_id;
+  std::string status; // "Downloading", "Extracting", ...
+  int64_t current = 0;
+  int64_t total = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, layer_progress& x) {
+  return f(caf::meta::type_name("berth.layer_progress"), x.chain_id, x.status, x.current, x.total);
+}
+
+/// A finished layer extraction (from a layer worker to the image store).
+struct layer_done {
+  std::string chain_id;
+  int64_t size = 0;
+  caf::error error;
+  // time split, nanoseconds
+  int64_t download_ns = 0;
+  int64_t sha256_ns = 0;
+  int64_t decompress_ns = 0;
+  int64_t extract_ns = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, layer_done& x) {
+  return f(caf::meta::type_name("berth.layer_done"), x.chain_id, x.size, x.error, x.download_ns,
+           x.sha256_ns, x.decompress_ns, x.extract_ns);
+}
+
+/// A layer the store records (from a worker that applied it).
+struct stored_layer {
+  std::string chain_id;
+  std::string diff_id;
+  std::string parent; // chain ID
+  std::string cache_id;
+  int64_t size = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, stored_layer& x) {
+  return f(caf::meta::type_name("berth.stored_layer"), x.chain_id, x.diff_id, x.parent, x.cache_id,
+           x.size);
+}
+
+/// An image whose layers a worker applied (docker load, docker import), for the store to record.
+struct loaded_image {
+  std::string config; // exact bytes
+  std::vector<std::string> repo_tags;
+  std::vector<stored_layer> layers; // the ones the worker created (others existed)
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, loaded_image& x) {
+  return f(caf::meta::type_name("berth.loaded_image"), x.config, x.repo_tags, x.layers);
+}
+
+} // namespace berth
+
+namespace berth::registry {
+struct blob_stream;
+}
+
+namespace berth {
+
+/// An open blob body from the registry client (local only: it holds a connection).
+struct blob_handle {
+  std::shared_ptr<registry::blob_stream> stream;
+};
+
+/// Where a job writes a byte stream (docker save): local only, bound to an HTTP connection.
+/// `write` blocks while too much is in flight; it fails once the client is gone. `close` ends
+/// the stream (with an error: an HTTP error when nothing was written yet, else a cut stream).
+struct byte_sink {
+  std::function<caf::error(const char*, std::size_t)> write;
+  std::function<void(const caf::error&)> close;
+};
 
 } // namespace berth

@@ -7,10 +7,13 @@ packages=(
   # build
   build-essential cmake pkg-config git clang-format
   libcaf-dev libboost1.81-all-dev libboost-json1.81-dev libsimdjson-dev libssl-dev libsystemd-dev
+  libarchive-dev zlib1g-dev libzstd-dev
   # tests and benchmarks
   openssl curl wrk procps python3
   # offline test images (tests/fixtures/images.sh)
   busybox-static umoci skopeo docker-registry apache2-utils
+  # the Bearer token server of the fixtures (tests/fixtures/token_server.py)
+  python3-jwt python3-cryptography
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -4,9 +4,13 @@
 #include "actors/engine.hpp"
 #include "actors/events.hpp"
 #include "actors/host.hpp"
+#include "actors/images/store.hpp"
 #include "actors/log.hpp"
+#include "actors/registry/registry.hpp"
+#include "api/images.hpp"
 #include "api/server.hpp"
 #include "api/system.hpp"
+#include "drivers/graph/driver.hpp"
 #include "messages/defaults.hpp"
 
 #include <caf/actor_system.hpp>
@@ -200,8 +204,13 @@ int run(int argc, char** argv) {
     return 1;
   }
   auto facts = host::read_facts();
-  auto storage = cfg.storage_driver.empty() ? (facts.overlay_supported ? "overlay2" : "vfs")
-                                            : cfg.storage_driver;
+  auto made = graph::make_driver(cfg.storage_driver, cfg.data_root);
+  if (!made) {
+    BLOG(error, "daemon") << "storage driver: " << error_message(made.error());
+    return 1;
+  }
+  std::shared_ptr<graph::driver> driver = std::move(*made);
+  auto storage = driver->name();
 
   std::shared_ptr<api::server> server; // outlives the actor system: sessions hold its sockets
   berth_system_config sys_cfg{facts.ncpu};
@@ -217,14 +226,31 @@ int run(int argc, char** argv) {
     caf::anon_send_exit(*engine, caf::exit_reason::user_shutdown);
     return 1;
   }
+  auto registry =
+      spawn_registry(sys, registry_options_in{cfg, "linux", facts.go_arch,
+                                              facts.go_arch == "arm64" ? "v8" : "", *engine});
+  auto images = registry ? spawn_image_store(sys, image_store_options{cfg.data_root, driver,
+                                                                      cfg.max_concurrent_downloads,
+                                                                      *engine, *events, *registry})
+                         : caf::expected<image_store_actor>{registry.error()};
   auto ctx = api::make_context(sys, *engine, *events);
   auto stop_actors = [&] {
-    for (auto h : {caf::actor_cast<caf::actor_addr>(*engine),
-                   caf::actor_cast<caf::actor_addr>(*events), ctx->bridge.address()})
+    std::vector<caf::actor_addr> all{caf::actor_cast<caf::actor_addr>(*engine),
+                                     caf::actor_cast<caf::actor_addr>(*events),
+                                     ctx->bridge.address()};
+    if (registry) all.push_back(caf::actor_cast<caf::actor_addr>(*registry));
+    if (images) all.push_back(caf::actor_cast<caf::actor_addr>(*images));
+    for (auto& h : all)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   };
+  if (!images) {
+    BLOG(error, "daemon") << "image store: " << error_message(images.error());
+    stop_actors();
+    return 1;
+  }
   auto routes = std::make_shared<api::router>();
   api::add_system_routes(*routes, ctx);
+  api::add_image_routes(*routes, ctx);
   api::server_options opts;
   opts.hosts = cfg.hosts;
   opts.group = cfg.group;
@@ -235,6 +261,7 @@ int run(int argc, char** argv) {
   opts.tlscert = cfg.tlscert;
   opts.tlskey = cfg.tlskey;
   opts.cors_header = cfg.api_cors_header;
+  opts.spool_dir = cfg.data_root + "/tmp"; // docker load / import bodies
   opts.server_header = std::string{"Docker/"} + version_string() + " (linux)";
   opts.threads = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(facts.ncpu, 4)));
   auto started = api::server::start(std::move(opts), routes);
@@ -279,6 +306,7 @@ int run(int argc, char** argv) {
       cfg = std::move(r->cfg);
       log::set_level(effective_level(cfg));
       caf::anon_send(*engine, atom::config_v, cfg);
+      caf::anon_send(*registry, atom::config_v, cfg);
       if (r->changes.empty()) BLOG(info, "daemon") << "reloaded configuration: nothing changed";
       for (auto& c : r->changes)
         BLOG(info, "daemon") << "reloaded configuration: " << c;

@@ -1,0 +1,1460 @@
+// The image store actor (see store.hpp for the on-disk layout).
+#include "actors/images/store.hpp"
+
+#include "actors/images/tarexport.hpp"
+#include "actors/log.hpp"
+#include "actors/registry/client.hpp"
+#include "actors/registry/reference.hpp"
+#include "actors/worker.hpp"
+#include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
+#include "messages/defaults.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <simdjson.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <fnmatch.h>
+#include <set>
+
+namespace berth {
+
+namespace json = boost::json;
+
+// -- helpers --------------------------------------------------------------------------------------
+
+caf::expected<int64_t> parse_rfc3339(std::string_view s) {
+  auto bad = [&] { return make_error(ec::invalid_argument, "invalid time: " + std::string{s}); };
+  std::tm tm{};
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 19 || std::sscanf(std::string{s.substr(0, 19)}.c_str(), "%d-%d-%dT%d:%d:%d", &y,
+                                   &mo, &d, &h, &mi, &sec) != 6)
+    return bad();
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  int64_t secs = timegm(&tm);
+  std::size_t i = 19;
+  int64_t nanos = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    int64_t scale = 100000000;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      nanos += (s[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+  }
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh = 0, om = 0;
+    if (std::sscanf(std::string{s.substr(i + 1)}.c_str(), "%d:%d", &oh, &om) != 2) return bad();
+    int64_t off = oh * 3600 + om * 60;
+    secs += s[i] == '+' ? -off : off;
+  } else if (i >= s.size() || (s[i] != 'Z' && s[i] != 'z')) {
+    return bad();
+  }
+  return secs * 1000000000 + nanos;
+}
+
+namespace {
+
+int64_t now_nano() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string short_id(const std::string& digest) {
+  return io::digest_hex(digest).substr(0, 12);
+}
+
+/// What the store needs of an image config.
+struct config_facts {
+  std::vector<std::string> diff_ids;
+  int64_t created_nano = 0;
+  std::map<std::string, std::string> labels;
+};
+
+caf::expected<config_facts> parse_config(const std::string& text) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded{text};
+  simdjson::dom::element doc;
+  if (parser.parse(padded).get(doc) != simdjson::SUCCESS || !doc.is_object())
+    return make_error(ec::invalid_argument, "invalid image config: not a JSON object");
+  config_facts out;
+  simdjson::dom::array ids;
+  if (doc["rootfs"]["diff_ids"].get(ids) == simdjson::SUCCESS) {
+    for (auto v : ids) {
+      std::string_view s;
+      if (v.get(s) != simdjson::SUCCESS || !io::valid_digest(s))
+        return make_error(ec::invalid_argument, "invalid image config: bad rootfs.diff_ids");
+      out.diff_ids.emplace_back(s);
+    }
+  }
+  std::string_view created;
+  if (doc["created"].get(created) == simdjson::SUCCESS)
+    if (auto t = parse_rfc3339(created)) out.created_nano = *t;
+  simdjson::dom::object labels;
+  if (doc["config"]["Labels"].get(labels) == simdjson::SUCCESS) {
+    for (auto [k, v] : labels) {
+      std::string_view s;
+      if (v.get(s) == simdjson::SUCCESS) out.labels.emplace(std::string{k}, std::string{s});
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids) {
+  std::vector<std::string> out;
+  for (auto& d : diff_ids)
+    out.push_back(out.empty() ? d : io::digest_of(out.back() + " " + d));
+  return out;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (auto* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") out.push_back(std::move(name));
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// -- state ----------------------------------------------------------------------------------------
+
+struct layer_rec {
+  std::string chain_id;
+  std::string diff_id;
+  std::string parent; // chain ID
+  std::string cache_id;
+  std::string digest; // compressed blob digest, when pulled
+  int64_t size = 0;
+  int refs = 0; // images using it
+};
+
+struct image_rec {
+  std::string id;
+  std::string config;
+  std::string parent;
+  config_facts facts;
+  std::vector<std::string> chain;
+  int64_t last_tag_time_nano = 0;
+};
+
+/// One pull in flight.
+struct pull_op {
+  registry::reference ref;
+  progress_sink_actor sink;
+  caf::typed_response_promise<job_result> rp;
+  resolved_image image;
+  config_facts facts;
+  std::vector<std::string> chain;
+  std::size_t pending = 0;
+  bool finished = false;
+  int64_t started_ns = 0;
+  int64_t download_ns = 0, sha256_ns = 0, decompress_ns = 0, extract_ns = 0;
+};
+
+using pull_ptr = std::shared_ptr<pull_op>;
+
+/// One layer download+extraction, shared by every pull that needs it.
+struct download {
+  std::string chain_id;
+  std::string parent; // chain ID
+  std::string diff_id;
+  layer_descriptor desc;
+  std::string reference; // repository to fetch from (the first pull's)
+  std::string auth;
+  std::string cache_id;
+  bool started = false;
+  std::vector<pull_ptr> pulls;
+};
+
+struct store_state {
+  static inline const char* name = "image-store";
+  image_store_options opts;
+  std::string root; // <data-root>/image/<driver>
+  std::map<std::string, layer_rec> layers;
+  std::map<std::string, image_rec> images;
+  std::map<std::string, std::string> refs; // full reference -> image ID
+  std::map<std::string, download> downloads;
+  std::deque<std::string> queue; // chain IDs waiting for a slot
+  int64_t running = 0;
+};
+
+using store_pointer = image_store_actor::stateful_pointer<store_state>;
+
+std::string layer_file(const store_state& st, const std::string& chain) {
+  return st.root + "/layers/" + io::digest_hex(chain) + ".json";
+}
+
+std::string image_file(const store_state& st, const std::string& id) {
+  return st.root + "/imagedb/" + io::digest_hex(id);
+}
+
+// -- persistence ----------------------------------------------------------------------------------
+
+caf::error save_layer(const store_state& st, const layer_rec& l) {
+  json::object o;
+  o["ChainID"] = l.chain_id;
+  o["DiffID"] = l.diff_id;
+  o["Parent"] = l.parent;
+  o["CacheID"] = l.cache_id;
+  o["Size"] = l.size;
+  o["Digest"] = l.digest;
+  return io::write_file_atomic(layer_file(st, l.chain_id), json::serialize(o));
+}
+
+caf::error save_image_meta(const store_state& st, const image_rec& img) {
+  json::object o;
+  o["LastTagTime"] = img.last_tag_time_nano;
+  o["Parent"] = img.parent;
+  return io::write_file_atomic(image_file(st, img.id) + ".json", json::serialize(o));
+}
+
+caf::error save_repositories(const store_state& st) {
+  json::object repos;
+  for (auto& [ref, id] : st.refs) {
+    auto parsed = registry::parse_reference(ref);
+    if (!parsed) continue;
+    auto name = parsed->familiar_name();
+    if (!repos.contains(name)) repos[name] = json::object{};
+    repos[name].as_object()[ref] = id;
+  }
+  json::object top;
+  top["Repositories"] = std::move(repos);
+  return io::write_file_atomic(st.root + "/repositories.json", json::serialize(top));
+}
+
+std::string get_string(simdjson::dom::element e, const char* key) {
+  std::string_view s;
+  if (e[key].get(s) == simdjson::SUCCESS) return std::string{s};
+  return {};
+}
+
+int64_t get_int(simdjson::dom::element e, const char* key) {
+  int64_t v = 0;
+  if (e[key].get(v) == simdjson::SUCCESS) return v;
+  return 0;
+}
+
+/// Load what is on disk and remove what a crash left half done.
+caf::error load(store_state& st) {
+  io::remove_all(st.root + "/tmp"); // unpacked `docker load` tarballs of an earlier run
+  for (auto* sub : {"layers", "imagedb", "tmp"})
+    if (auto err = io::mkdir_all(st.root + "/" + sub, 0700)) return err;
+  simdjson::dom::parser parser;
+  auto& drv = *st.opts.driver;
+  // layers
+  for (auto& f : list_dir(st.root + "/layers")) {
+    auto path = st.root + "/layers/" + f;
+    if (f.find(".tmp-") != std::string::npos || f.size() != 64 + 5) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    auto text = io::read_file(path);
+    simdjson::dom::element doc;
+    if (!text || parser.parse(simdjson::padded_string{*text}).get(doc) != simdjson::SUCCESS) {
+      BLOG(warn, "image-store") << "dropping unreadable layer record " << path;
+      ::unlink(path.c_str());
+      continue;
+    }
+    layer_rec l;
+    l.chain_id = get_string(doc, "ChainID");
+    l.diff_id = get_string(doc, "DiffID");
+    l.parent = get_string(doc, "Parent");
+    l.cache_id = get_string(doc, "CacheID");
+    l.digest = get_string(doc, "Digest");
+    l.size = get_int(doc, "Size");
+    if (!drv.exists(l.cache_id)) {
+      BLOG(warn, "image-store") << "layer " << l.chain_id << " lost its files; dropping it";
+      ::unlink(path.c_str());
+      continue;
+    }
+    st.layers.emplace(l.chain_id, std::move(l));
+  }
+  // images
+  for (auto& f : list_dir(st.root + "/imagedb")) {
+    auto path = st.root + "/imagedb/" + f;
+    if (f.size() != 64) {
+      if (f.find(".tmp-") != std::string::npos) ::unlink(path.c_str());
+      continue;
+    }
+    auto text = io::read_file(path);
+    if (!text || io::digest_of(*text) != "sha256:" + f) {
+      BLOG(warn, "image-store") << "dropping corrupt image config " << path;
+      ::unlink(path.c_str());
+      ::unlink((path + ".json").c_str());
+      continue;
+    }
+    auto facts = parse_config(*text);
+    if (!facts) continue;
+    image_rec img;
+    img.id = "sha256:" + f;
+    img.config = std::move(*text);
+    img.facts = std::move(*facts);
+    img.chain = chain_ids(img.facts.diff_ids);
+    if (auto meta = io::read_file(path + ".json")) {
+      simdjson::dom::element doc;
+      if (parser.parse(simdjson::padded_string{*meta}).get(doc) == simdjson::SUCCESS) {
+        img.last_tag_time_nano = get_int(doc, "LastTagTime");
+        img.parent = get_string(doc, "Parent");
+      }
+    }
+    bool complete = std::all_of(img.chain.begin(), img.chain.end(),
+                                [&](const std::string& c) { return st.layers.count(c) > 0; });
+    if (!complete) {
+      BLOG(warn, "image-store") << "image " << img.id << " misses layers; dropping it";
+      ::unlink(path.c_str());
+      ::unlink((path + ".json").c_str());
+      continue;
+    }
+    for (auto& c : img.chain)
+      ++st.layers[c].refs;
+    st.images.emplace(img.id, std::move(img));
+  }
+  // repositories
+  if (auto text = io::read_file(st.root + "/repositories.json")) {
+    simdjson::dom::element doc;
+    simdjson::dom::object repos;
+    if (parser.parse(simdjson::padded_string{*text}).get(doc) == simdjson::SUCCESS &&
+        doc["Repositories"].get(repos) == simdjson::SUCCESS) {
+      for (auto [name, refs] : repos) {
+        simdjson::dom::object obj;
+        if (refs.get(obj) != simdjson::SUCCESS) continue;
+        for (auto [ref, id] : obj) {
+          std::string_view s;
+          if (id.get(s) == simdjson::SUCCESS && st.images.count(std::string{s}))
+            st.refs.emplace(std::string{ref}, std::string{s});
+        }
+      }
+    }
+  }
+  // layers no image uses (a pull died before writing its image), from the top down
+  bool removed = true;
+  while (removed) {
+    removed = false;
+    std::set<std::string> parents;
+    for (auto& [c, l] : st.layers)
+      if (!l.parent.empty()) parents.insert(l.parent);
+    for (auto it = st.layers.begin(); it != st.layers.end();) {
+      if (it->second.refs == 0 && parents.count(it->first) == 0) {
+        BLOG(info, "image-store") << "removing unused layer " << it->first;
+        ::unlink(layer_file(st, it->first).c_str());
+        it = st.layers.erase(it);
+        removed = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  // driver layers without a record: extractions a crash interrupted
+  std::set<std::string> known;
+  for (auto& [c, l] : st.layers)
+    known.insert(l.cache_id);
+  for (auto& id : drv.list())
+    if (!known.count(id)) {
+      BLOG(info, "image-store") << "removing incomplete layer " << id;
+      if (auto err = drv.remove(id))
+        BLOG(warn, "image-store") << "cannot remove " << id << ": " << error_message(err);
+    }
+  return {};
+}
+
+// -- lookups --------------------------------------------------------------------------------------
+
+bool is_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+/// Resolve an image name: full ID, reference (short or qualified, tag or digest), ID prefix.
+caf::expected<std::string> lookup(const store_state& st, const std::string& name,
+                                  std::string* matched_ref = nullptr) {
+  auto not_found = [&] { return make_error(ec::not_found, "No such image: " + name); };
+  std::string_view hex = name;
+  if (hex.rfind("sha256:", 0) == 0) hex.remove_prefix(7);
+  if (hex.size() == 64 && is_hex(hex)) {
+    auto id = "sha256:" + std::string{hex};
+    if (st.images.count(id)) return id;
+    return not_found();
+  }
+  if (name.rfind("sha256:", 0) != 0) {
+    if (auto ref = registry::parse_reference(name)) {
+      auto full = registry::with_default_tag(*ref);
+      if (!full.digest.empty()) full.tag.clear();
+      auto it = st.refs.find(full.str());
+      if (it != st.refs.end()) {
+        if (matched_ref) *matched_ref = it->first;
+        return it->second;
+      }
+    }
+  }
+  if (is_hex(hex)) {
+    std::string found;
+    for (auto& [id, img] : st.images)
+      if (id.compare(7, hex.size(), hex) == 0) {
+        if (!found.empty()) return not_found(); // ambiguous
+        found = id;
+      }
+    if (!found.empty()) return found;
+  }
+  return not_found();
+}
+
+std::vector<std::string> refs_of(const store_state& st, const std::string& id) {
+  std::vector<std::string> out;
+  for (auto& [ref, target] : st.refs)
+    if (target == id) out.push_back(ref);
+  return out;
+}
+
+image_info info_of(const store_state& st, const image_rec& img) {
+  image_info out;
+  out.id = img.id;
+  out.parent = img.parent;
+  out.config = img.config;
+  out.diff_ids = img.facts.diff_ids;
+  out.last_tag_time_nano = img.last_tag_time_nano;
+  for (auto& ref : refs_of(st, img.id)) {
+    auto parsed = registry::parse_reference(ref);
+    if (!parsed) continue;
+    if (!parsed->digest.empty())
+      out.repo_digests.push_back(parsed->familiar_name() + "@" + parsed->digest);
+    else
+      out.repo_tags.push_back(parsed->familiar());
+  }
+  for (auto& c : img.chain) {
+    auto it = st.layers.find(c);
+    auto size = it == st.layers.end() ? 0 : it->second.size;
+    out.layer_sizes.push_back(size);
+    out.size += size;
+  }
+  out.graph_data["Name"] = st.opts.driver->name();
+  if (!img.chain.empty()) {
+    auto it = st.layers.find(img.chain.back());
+    if (it != st.layers.end()) out.graph_data["CacheID"] = it->second.cache_id;
+  }
+  return out;
+}
+
+void publish(store_state& st, std::string action, std::string actor,
+             std::map<std::string, std::string> attrs) {
+  event ev;
+  ev.type = "image";
+  ev.action = std::move(action);
+  ev.actor_id = std::move(actor);
+  ev.attributes = std::move(attrs);
+  caf::anon_send(st.opts.events, caf::publish_atom_v, std::move(ev));
+}
+
+/// Point `ref` at image `id`; true when it changed.
+bool set_ref(store_state& st, const std::string& ref, const std::string& id) {
+  auto& slot = st.refs[ref];
+  if (slot == id) return false;
+  slot = id;
+  return true;
+}
+
+// -- layer workers --------------------------------------------------------------------------------
+
+struct layer_task {
+  std::string chain_id;
+  std::string cache_id;
+  std::string parent_cache_id;
+  std::string diff_id;
+  layer_descriptor desc;
+  blob_handle blob;
+  std::shared_ptr<graph::driver> driver;
+  image_store_actor store;
+};
+
+/// Runs on a thread of its own: download, verify, decompress and extract one layer, streaming.
+void layer_worker(caf::event_based_actor* self, layer_task t) {
+  layer_done done;
+  done.chain_id = t.chain_id;
+  io::stage_clock net, sha_c, sha_u, unzip;
+  io::sha256 diff_hash;
+  int64_t received = 0;
+  int64_t last_report = 0;
+  constexpr int64_t report_every = 1 << 20;
+  auto raw = io::timed(t.blob.stream->body, net);
+  auto counted = [&, raw](char* buf, std::size_t len) -> caf::expected<std::size_t> {
+    auto r = raw(buf, len);
+    if (r && *r > 0) {
+      received += static_cast<int64_t>(*r);
+      if (received - last_report >= report_every) {
+        last_report = received;
+        self->send(t.store, layer_progress{t.chain_id, "Downloading", received, t.desc.size});
+      }
+    }
+    return r;
+  };
+  auto verified =
+      io::verifying(counted, t.desc.digest, t.desc.size,
+                    "filesystem layer verification failed for digest " + t.desc.digest, &sha_c);
+  auto tar = io::decompress(verified, &unzip);
+  auto hashed = [&, tar](char* buf, std::size_t len) -> caf::expected<std::size_t> {
+    auto r = tar(buf, len);
+    if (r && *r > 0) {
+      auto t0 = mono_ns();
+      diff_hash.update(buf, *r);
+      sha_u.ns += mono_ns() - t0;
+    }
+    return r;
+  };
+  auto t0 = mono_ns();
+  auto stats = t.driver->apply_layer(t.cache_id, t.parent_cache_id, hashed);
+  auto total = mono_ns() - t0;
+  if (!stats) {
+    done.error = stats.error();
+    // a corrupt blob usually breaks decompression before its end: read the rest to report the
+    // root cause (the digest mismatch), as a daemon that downloads before extracting would
+    char sink[64 * 1024];
+    for (;;) {
+      auto r = verified(sink, sizeof sink);
+      if (!r) {
+        if (error_message(r.error()).find("verification failed") != std::string::npos)
+          done.error = r.error();
+        break;
+      }
+      if (*r == 0) break;
+    }
+  }
+  t.blob.stream.reset(); // close the connection
+  if (stats) {
+    auto got = diff_hash.digest();
+    if (got != t.diff_id) {
+      done.error = make_error(ec::unspecified, "layers from manifest don't match image "
+                                               "configuration: diff ID " +
+                                                   got + ", expected " + t.diff_id);
+      t.driver->remove(t.cache_id);
+    } else {
+      done.size = static_cast<int64_t>(stats->bytes);
+    }
+  }
+  done.download_ns = net.ns;
+  done.sha256_ns = sha_c.ns + sha_u.ns;
+  done.decompress_ns = unzip.ns; // each clock counts its own stage only
+  done.extract_ns = total - net.ns - sha_c.ns - sha_u.ns - unzip.ns;
+  if (done.extract_ns < 0) done.extract_ns = 0;
+  self->send(t.store, std::move(done));
+}
+
+// -- pulls ----------------------------------------------------------------------------------------
+
+void say(const pull_ptr& op, std::string id, std::string status, int64_t current = -1,
+         int64_t total = -1) {
+  if (op->finished) return;
+  caf::anon_send(op->sink, progress_message{std::move(id), std::move(status), current, total});
+}
+
+void fail_pull(const pull_ptr& op, const caf::error& err) {
+  if (op->finished) return;
+  op->finished = true;
+  BLOG(info, "image-store") << "pull " << op->ref.str() << " failed: " << error_message(err);
+  caf::anon_send(op->sink, atom::done_v, err);
+  op->rp.deliver(job_result{status_err, err, {}});
+}
+
+void start_ready(store_pointer self);
+
+void finish_pull(store_pointer self, const pull_ptr& op) {
+  if (op->finished) return;
+  auto& st = self->state;
+  auto& img = op->image;
+  auto id = img.config_digest;
+  auto ref = op->ref;
+  bool is_new = st.images.count(id) == 0;
+  if (is_new) {
+    image_rec rec;
+    rec.id = id;
+    rec.config = img.config;
+    rec.facts = op->facts;
+    rec.chain = op->chain;
+    if (auto err = io::write_file_atomic(image_file(st, id), rec.config)) {
+      fail_pull(op, err);
+      return;
+    }
+    for (auto& c : rec.chain)
+      ++st.layers[c].refs;
+    st.images.emplace(id, std::move(rec));
+  }
+  auto& rec = st.images[id];
+  bool changed = false;
+  if (!ref.tag.empty() && ref.digest.empty()) {
+    if (set_ref(st, ref.str(), id)) {
+      changed = true;
+      rec.last_tag_time_nano = now_nano();
+    }
+  }
+  auto canonical = ref;
+  canonical.tag.clear();
+  canonical.digest = img.manifest_digest;
+  changed |= set_ref(st, canonical.str(), id);
+  if (changed || is_new) {
+    if (auto err = save_image_meta(st, rec)) BLOG(warn, "image-store") << error_message(err);
+    if (auto err = save_repositories(st)) {
+      fail_pull(op, err);
+      return;
+    }
+  }
+  auto wall = mono_ns() - op->started_ns;
+  BLOG(info, "image-store") << "pulled " << ref.str() << " (" << id << ", "
+                            << op->image.layers.size() << " layers) in " << wall / 1000000
+                            << " ms; layer time split: download " << op->download_ns / 1000000
+                            << " ms, sha256 " << op->sha256_ns / 1000000 << " ms, decompress "
+                            << op->decompress_ns / 1000000 << " ms, extract "
+                            << op->extract_ns / 1000000 << " ms";
+  auto shown = ref.digest.empty() ? ref.familiar() : ref.familiar_name() + "@" + ref.digest;
+  publish(st, "pull", shown, {{"name", ref.familiar_name()}});
+  say(op, "", "Digest: " + img.manifest_digest);
+  say(op, "",
+      std::string{changed || is_new ? "Status: Downloaded newer image for "
+                                    : "Status: Image is up to date for "} +
+          shown);
+  op->finished = true;
+  caf::anon_send(op->sink, atom::done_v, caf::error{});
+  op->rp.deliver(job_result{status_ok, {}, caf::make_message(shown)});
+}
+
+void layer_ready(store_pointer self, const pull_ptr& op) {
+  if (op->pending > 0) --op->pending;
+  if (op->pending == 0) finish_pull(self, op);
+}
+
+void start_download(store_pointer self, download& d) {
+  auto& st = self->state;
+  d.started = true;
+  ++st.running;
+  d.cache_id = io::random_hex();
+  for (auto& op : d.pulls)
+    say(op, short_id(d.desc.digest), "Downloading", 0, d.desc.size);
+  auto chain = d.chain_id;
+  self->request(st.opts.registry, caf::infinite, atom::open_blob_v, d.reference, d.auth, d.desc)
+      .then(
+          [self, chain](blob_handle& blob) {
+            auto& st = self->state;
+            auto it = st.downloads.find(chain);
+            if (it == st.downloads.end()) return;
+            auto& d = it->second;
+            std::string parent_cache;
+            if (!d.parent.empty()) {
+              auto p = st.layers.find(d.parent);
+              if (p != st.layers.end())
+                parent_cache = p->second.cache_id;
+              else if (auto pd = st.downloads.find(d.parent); pd != st.downloads.end())
+                parent_cache = pd->second.cache_id;
+            }
+            layer_task task{d.chain_id,     d.cache_id,
+                            parent_cache,   d.diff_id,
+                            d.desc,         std::move(blob),
+                            st.opts.driver, caf::actor_cast<image_store_actor>(self)};
+            self->system().spawn<caf::detached>(layer_worker, std::move(task));
+          },
+          [self, chain](caf::error& err) {
+            layer_done done;
+            done.chain_id = chain;
+            done.error = err;
+            self->send(caf::actor_cast<image_store_actor>(self), std::move(done));
+          });
+}
+
+/// Start queued downloads while slots are free and their parents allow it.
+void start_ready(store_pointer self) {
+  auto& st = self->state;
+  auto independent = st.opts.driver->independent_layers();
+  for (auto it = st.queue.begin(); it != st.queue.end();) {
+    if (st.running >= std::max<int64_t>(1, st.opts.max_concurrent_downloads)) return;
+    auto d = st.downloads.find(*it);
+    if (d == st.downloads.end()) {
+      it = st.queue.erase(it);
+      continue;
+    }
+    bool parent_ok = independent || d->second.parent.empty() || st.layers.count(d->second.parent);
+    // overlay2 still needs the parent's cache ID, which exists once its download started
+    if (independent && !d->second.parent.empty() && !st.layers.count(d->second.parent)) {
+      auto pd = st.downloads.find(d->second.parent);
+      parent_ok = pd != st.downloads.end() && pd->second.started;
+    }
+    if (!parent_ok) {
+      ++it;
+      continue;
+    }
+    it = st.queue.erase(it);
+    start_download(self, d->second);
+  }
+}
+
+void on_layer_done(store_pointer self, layer_done& done) {
+  auto& st = self->state;
+  auto it = st.downloads.find(done.chain_id);
+  if (it == st.downloads.end()) return;
+  auto d = std::move(it->second);
+  st.downloads.erase(it);
+  if (d.started) --st.running;
+  auto sid = short_id(d.desc.digest);
+  if (!done.error) {
+    layer_rec l{d.chain_id, d.diff_id, d.parent, d.cache_id, d.desc.digest, done.size, 0};
+    if (auto err = save_layer(st, l)) {
+      done.error = err;
+      st.opts.driver->remove(d.cache_id);
+    } else {
+      st.layers.emplace(l.chain_id, std::move(l));
+    }
+  }
+  if (done.error) {
+    BLOG(info, "image-store") << "layer " << d.desc.digest << ": " << error_message(done.error);
+    for (auto& op : d.pulls)
+      fail_pull(op, done.error);
+    // layers stacked on this one cannot be built either
+    for (auto& [chain, other] : st.downloads)
+      if (other.parent == d.chain_id && !other.started) {
+        layer_done cascade;
+        cascade.chain_id = chain;
+        cascade.error = done.error;
+        self->send(caf::actor_cast<image_store_actor>(self), std::move(cascade));
+      }
+  } else {
+    BLOG(debug, "image-store") << "layer " << d.desc.digest << " (" << d.desc.size
+                               << " bytes): download " << done.download_ns / 1000000
+                               << " ms, sha256 " << done.sha256_ns / 1000000 << " ms, decompress "
+                               << done.decompress_ns / 1000000 << " ms, extract "
+                               << done.extract_ns / 1000000 << " ms";
+    for (auto& op : d.pulls) {
+      op->download_ns += done.download_ns;
+      op->sha256_ns += done.sha256_ns;
+      op->decompress_ns += done.decompress_ns;
+      op->extract_ns += done.extract_ns;
+      say(op, sid, "Verifying Checksum");
+      say(op, sid, "Download complete");
+      say(op, sid, "Extracting", d.desc.size, d.desc.size);
+      say(op, sid, "Pull complete");
+      layer_ready(self, op);
+    }
+  }
+  start_ready(self);
+}
+
+void on_resolved(store_pointer self, const pull_ptr& op, resolved_image& img, const job& j) {
+  auto& st = self->state;
+  op->image = std::move(img);
+  auto facts = parse_config(op->image.config);
+  if (!facts) return fail_pull(op, facts.error());
+  if (facts->diff_ids.size() != op->image.layers.size())
+    return fail_pull(
+        op, make_error(ec::unspecified, "layers from manifest don't match image configuration"));
+  op->facts = std::move(*facts);
+  op->chain = chain_ids(op->facts.diff_ids);
+  // moby prints the repository path: "latest: Pulling from library/busybox"
+  say(op, op->ref.digest.empty() ? op->ref.tag : op->ref.digest, "Pulling from " + op->ref.path);
+  auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+  std::vector<std::string> wait_msgs;
+  for (std::size_t i = 0; i < op->chain.size(); ++i) {
+    auto& chain = op->chain[i];
+    auto& desc = op->image.layers[i];
+    auto sid = short_id(desc.digest);
+    if (st.layers.count(chain)) {
+      say(op, sid, "Already exists");
+      continue;
+    }
+    ++op->pending;
+    auto it = st.downloads.find(chain);
+    if (it != st.downloads.end()) {
+      it->second.pulls.push_back(op);
+      say(op, sid, it->second.started ? "Downloading" : "Waiting");
+      continue;
+    }
+    download d;
+    d.chain_id = chain;
+    d.parent = i == 0 ? std::string{} : op->chain[i - 1];
+    d.diff_id = op->facts.diff_ids[i];
+    d.desc = desc;
+    d.reference = op->ref.str();
+    d.auth = auth;
+    d.pulls.push_back(op);
+    st.downloads.emplace(chain, std::move(d));
+    st.queue.push_back(chain);
+    say(op, sid, "Pulling fs layer");
+  }
+  if (op->pending == 0) return finish_pull(self, op);
+  start_ready(self);
+  // what did not get a download slot (or waits for its parent on vfs) says so
+  for (auto& chain : op->chain)
+    if (auto it = st.downloads.find(chain); it != st.downloads.end() && !it->second.started)
+      say(op, short_id(it->second.desc.digest), "Waiting");
+}
+
+caf::result<job_result> pull_job(store_pointer self, job& j) {
+  if (j.args.empty() || !j.input.match_elements<progress_sink_actor>())
+    return job_result{status_err, make_error(ec::invalid_argument, "pull: bad arguments"), {}};
+  auto parsed = registry::parse_reference(j.args[0]);
+  if (!parsed) return job_result{status_err, parsed.error(), {}};
+  auto op = std::make_shared<pull_op>();
+  op->ref = registry::with_default_tag(std::move(*parsed));
+  op->sink = j.input.get_as<progress_sink_actor>(0);
+  op->rp = self->make_response_promise<job_result>();
+  op->started_ns = mono_ns();
+  auto platform = j.args.size() > 1 ? j.args[1] : std::string{};
+  auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+  self->request(self->state.opts.registry, caf::infinite, atom::resolve_v, op->ref.str(), auth,
+                platform)
+      .then([self, op, j](resolved_image& img) { on_resolved(self, op, img, j); },
+            [op](caf::error& err) { fail_pull(op, err); });
+  return op->rp;
+}
+
+// -- list, inspect, tag, delete, prune -----------------------------------------------------------
+
+caf::expected<int64_t> created_of(const store_state& st, const std::string& name) {
+  auto id = lookup(st, name);
+  if (!id) return id.error();
+  return st.images.at(*id).facts.created_nano;
+}
+
+bool label_match(const std::map<std::string, std::string>& labels, const std::string& want) {
+  auto eq = want.find('=');
+  if (eq == std::string::npos) return labels.count(want) > 0;
+  auto it = labels.find(want.substr(0, eq));
+  return it != labels.end() && it->second == want.substr(eq + 1);
+}
+
+caf::expected<std::vector<image_info>> list_images(const store_state& st, const filter_args& f,
+                                                   bool /*all*/) {
+  static const std::set<std::string> known{"dangling", "label", "before", "since", "reference"};
+  for (auto& [k, v] : f)
+    if (!known.count(k)) return make_error(ec::invalid_argument, "invalid filter '" + k + "'");
+  int64_t before = -1, since = -1;
+  if (f.count("before"))
+    for (auto& v : f.at("before")) {
+      auto t = created_of(st, v);
+      if (!t) return t.error();
+      before = *t;
+    }
+  if (f.count("since"))
+    for (auto& v : f.at("since")) {
+      auto t = created_of(st, v);
+      if (!t) return t.error();
+      since = *t;
+    }
+  int dangling = -1;
+  if (f.count("dangling"))
+    for (auto& v : f.at("dangling")) {
+      if (v == "true" || v == "1")
+        dangling = 1;
+      else if (v == "false" || v == "0")
+        dangling = 0;
+      else
+        return make_error(ec::invalid_argument, "Invalid filter 'dangling=" + v + "'");
+    }
+  std::vector<image_info> out;
+  for (auto& [id, img] : st.images) {
+    auto info = info_of(st, img);
+    if (dangling == 1 && !info.repo_tags.empty()) continue;
+    if (dangling == 0 && info.repo_tags.empty()) continue;
+    if (before >= 0 && img.facts.created_nano >= before) continue;
+    if (since >= 0 && img.facts.created_nano <= since) continue;
+    if (f.count("label")) {
+      bool ok = true;
+      for (auto& l : f.at("label"))
+        ok = ok && label_match(img.facts.labels, l);
+      if (!ok) continue;
+    }
+    if (f.count("reference")) {
+      // moby: each reference (tag or digest) is kept when a pattern matches its familiar name
+      // or its whole familiar string; an image with none left is not listed
+      auto matches = [&](const std::string& shown, std::size_t name_end) {
+        auto name = shown.substr(0, name_end);
+        for (auto& pattern : f.at("reference"))
+          if (::fnmatch(pattern.c_str(), shown.c_str(), 0) == 0 ||
+              ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0)
+            return true;
+        return false;
+      };
+      std::vector<std::string> tags, digests;
+      for (auto& t : info.repo_tags)
+        if (matches(t, t.rfind(':'))) tags.push_back(t);
+      for (auto& d : info.repo_digests)
+        if (matches(d, d.find('@'))) digests.push_back(d);
+      if (tags.empty() && digests.empty()) continue;
+      info.repo_tags = std::move(tags);
+      info.repo_digests = std::move(digests);
+    }
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [&](const image_info& a, const image_info& b) {
+    return st.images.at(a.id).facts.created_nano > st.images.at(b.id).facts.created_nano;
+  });
+  return out;
+}
+
+caf::expected<std::string> tag_image(store_state& st, const std::string& source,
+                                     const std::string& repo, const std::string& tag) {
+  auto id = lookup(st, source);
+  if (!id) return id.error();
+  auto text = repo + (tag.empty() ? std::string{} : ":" + tag);
+  auto ref = registry::parse_reference(text);
+  if (!ref) return ref.error();
+  if (!ref->digest.empty())
+    return make_error(ec::invalid_argument, "refusing to create a tag with a digest reference");
+  auto full = registry::with_default_tag(*ref);
+  if (set_ref(st, full.str(), *id)) {
+    auto& img = st.images[*id];
+    img.last_tag_time_nano = now_nano();
+    if (auto err = save_image_meta(st, img)) return err;
+    if (auto err = save_repositories(st)) return err;
+  }
+  publish(st, "tag", *id, {{"name", full.familiar()}});
+  return full.familiar();
+}
+
+/// Remove an image that has no references left, and the layers only it used.
+void delete_image(store_state& st, const std::string& id, std::vector<image_delete_item>& out) {
+  auto it = st.images.find(id);
+  if (it == st.images.end()) return;
+  auto chain = it->second.chain;
+  ::unlink(image_file(st, id).c_str());
+  ::unlink((image_file(st, id) + ".json").c_str());
+  io::sync_dir(st.root + "/imagedb");
+  st.images.erase(it);
+  publish(st, "delete", id, {{"name", id}});
+  out.push_back({"Deleted", id});
+  for (auto c = chain.rbegin(); c != chain.rend(); ++c) {
+    auto l = st.layers.find(*c);
+    if (l == st.layers.end()) continue;
+    if (--l->second.refs > 0) break;
+    bool has_children = std::any_of(st.layers.begin(), st.layers.end(),
+                                    [&](auto& kv) { return kv.second.parent == *c; });
+    if (has_children) break;
+    // the record goes first: a crash after this leaves files that the next start removes
+    ::unlink(layer_file(st, *c).c_str());
+    st.opts.driver->remove(l->second.cache_id);
+    out.push_back({"Deleted", *c});
+    st.layers.erase(l);
+  }
+}
+
+caf::expected<std::vector<image_delete_item>> delete_job(store_state& st, const std::string& name,
+                                                         bool force, bool /*noprune*/) {
+  std::string matched;
+  auto id = lookup(st, name, &matched);
+  if (!id) return id.error();
+  std::vector<image_delete_item> out;
+  auto untag = [&](const std::string& ref) {
+    st.refs.erase(ref);
+    auto parsed = registry::parse_reference(ref);
+    auto shown = !parsed                  ? ref
+                 : parsed->digest.empty() ? parsed->familiar()
+                                          : parsed->familiar_name() + "@" + parsed->digest;
+    out.push_back({"Untagged", shown});
+    publish(st, "untag", *id, {{"name", *id}});
+  };
+  if (!matched.empty()) {
+    auto parsed = registry::parse_reference(matched);
+    untag(matched);
+    if (parsed && parsed->digest.empty()) {
+      // no tag of that repository left: its digest references go too (moby)
+      bool tag_left = false;
+      for (auto& ref : refs_of(st, *id)) {
+        auto r = registry::parse_reference(ref);
+        if (r && r->digest.empty() && r->name() == parsed->name()) tag_left = true;
+      }
+      if (!tag_left)
+        for (auto& ref : refs_of(st, *id)) {
+          auto r = registry::parse_reference(ref);
+          if (r && !r->digest.empty() && r->name() == parsed->name()) untag(ref);
+        }
+    }
+    if (!refs_of(st, *id).empty()) {
+      if (auto err = save_repositories(st)) return err;
+      return out;
+    }
+  } else {
+    auto refs = refs_of(st, *id);
+    std::set<std::string> repos;
+    for (auto& r : refs)
+      if (auto p = registry::parse_reference(r)) repos.insert(p->name());
+    if (repos.size() > 1 && !force)
+      return make_error(ec::conflict, "conflict: unable to delete " +
+                                          io::digest_hex(*id).substr(0, 12) +
+                                          " (must be forced) - image is referenced in multiple "
+                                          "repositories");
+    for (auto& r : refs)
+      untag(r);
+  }
+  if (auto err = save_repositories(st)) return err;
+  delete_image(st, *id, out);
+  return out;
+}
+
+struct prune_result {
+  std::vector<image_delete_item> items;
+  int64_t reclaimed = 0;
+};
+
+caf::expected<prune_result> prune(store_state& st, const filter_args& f) {
+  static const std::set<std::string> known{"dangling", "until", "label", "label!"};
+  for (auto& [k, v] : f)
+    if (!known.count(k)) return make_error(ec::invalid_argument, "invalid filter '" + k + "'");
+  bool dangling_only = true;
+  if (f.count("dangling"))
+    for (auto& v : f.at("dangling"))
+      dangling_only = !(v == "false" || v == "0");
+  int64_t until = -1;
+  if (f.count("until"))
+    for (auto& v : f.at("until")) {
+      char* end = nullptr;
+      auto secs = std::strtod(v.c_str(), &end);
+      if (end && *end == '\0') {
+        until = static_cast<int64_t>(secs * 1e9);
+      } else if (auto t = parse_rfc3339(v)) {
+        until = *t;
+      } else {
+        return make_error(ec::invalid_argument, "invalid until filter: " + v);
+      }
+    }
+  prune_result out;
+  std::vector<std::string> victims;
+  for (auto& [id, img] : st.images) {
+    auto refs = refs_of(st, id);
+    bool tagged = std::any_of(refs.begin(), refs.end(), [](const std::string& r) {
+      auto p = registry::parse_reference(r);
+      return p && p->digest.empty();
+    });
+    if (dangling_only && tagged) continue;
+    if (until >= 0 && img.facts.created_nano >= until) continue;
+    bool ok = true;
+    if (f.count("label"))
+      for (auto& l : f.at("label"))
+        ok = ok && label_match(img.facts.labels, l);
+    if (f.count("label!"))
+      for (auto& l : f.at("label!"))
+        ok = ok && !label_match(img.facts.labels, l);
+    if (ok) victims.push_back(id);
+  }
+  for (auto& id : victims) {
+    auto info = info_of(st, st.images.at(id));
+    for (auto& r : refs_of(st, id)) {
+      st.refs.erase(r);
+      out.items.push_back({"Untagged", r});
+    }
+    delete_image(st, id, out.items);
+    out.reclaimed += info.size;
+  }
+  if (!victims.empty())
+    if (auto err = save_repositories(st)) return err;
+  return out;
+}
+
+// -- save, load, import ---------------------------------------------------------------------------
+
+/// Record what a worker created: layers first (a record means complete), then images and tags.
+/// Returns the image IDs in order.
+caf::expected<std::vector<std::string>>
+record_loaded(store_state& st, std::vector<loaded_image>& imgs, const std::string& action) {
+  std::vector<std::string> ids;
+  for (auto& img : imgs) {
+    for (auto& l : img.layers) {
+      if (st.layers.count(l.chain_id)) { // a concurrent pull made it meanwhile
+        st.opts.driver->remove(l.cache_id);
+        continue;
+      }
+      layer_rec rec{l.chain_id, l.diff_id, l.parent, l.cache_id, {}, l.size, 0};
+      if (auto err = save_layer(st, rec)) return err;
+      st.layers.emplace(rec.chain_id, std::move(rec));
+    }
+    auto facts = parse_config(img.config);
+    if (!facts) return facts.error();
+    auto id = io::digest_of(img.config);
+    if (!st.images.count(id)) {
+      if (auto err = io::write_file_atomic(image_file(st, id), img.config)) return err;
+      image_rec rec;
+      rec.id = id;
+      rec.config = img.config;
+      rec.facts = std::move(*facts);
+      rec.chain = chain_ids(rec.facts.diff_ids);
+      for (auto& c : rec.chain)
+        ++st.layers[c].refs;
+      st.images.emplace(id, std::move(rec));
+    }
+    auto& rec = st.images[id];
+    for (auto& tag : img.repo_tags) {
+      auto ref = registry::parse_reference(tag);
+      if (!ref) return ref.error();
+      if (set_ref(st, registry::with_default_tag(*ref).str(), id))
+        rec.last_tag_time_nano = now_nano();
+    }
+    if (auto err = save_image_meta(st, rec)) return err;
+    publish(st, action, id, {{"name", id}});
+    ids.push_back(id);
+  }
+  if (auto err = save_repositories(st)) return err;
+  return ids;
+}
+
+/// Apply local layer tars (each maybe compressed) as the layers of an image whose diff IDs are
+/// `diff_ids`; existing chains are reused. Runs on a worker.
+caf::expected<std::vector<stored_layer>>
+apply_local_layers(graph::driver& drv, const std::vector<std::string>& paths,
+                   const std::vector<std::string>& diff_ids,
+                   std::map<std::string, std::string>& existing) {
+  std::vector<stored_layer> out;
+  auto chain = chain_ids(diff_ids);
+  std::string parent_cache;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (auto it = existing.find(chain[i]); it != existing.end()) {
+      parent_cache = it->second;
+      continue;
+    }
+    int fd = ::open(paths[i].c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(ec::invalid_argument, "cannot open layer " + std::to_string(i));
+    io::sha256 hash;
+    auto cache = io::random_hex();
+    auto stats =
+        drv.apply_layer(cache, parent_cache, io::hashing(io::decompress(io::fd_reader(fd)), hash));
+    ::close(fd);
+    if (!stats) {
+      for (auto& l : out)
+        drv.remove(l.cache_id);
+      return stats.error();
+    }
+    auto got = hash.digest();
+    if (got != diff_ids[i]) {
+      drv.remove(cache);
+      for (auto& l : out)
+        drv.remove(l.cache_id);
+      return make_error(ec::invalid_argument, "invalid diffID for layer " + std::to_string(i) +
+                                                  ": expected \"" + diff_ids[i] + "\", got \"" +
+                                                  got + "\"");
+    }
+    out.push_back(stored_layer{chain[i], diff_ids[i], i == 0 ? std::string{} : chain[i - 1], cache,
+                               static_cast<int64_t>(stats->bytes)});
+    existing[chain[i]] = cache;
+    parent_cache = cache;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> existing_chains(const store_state& st) {
+  std::map<std::string, std::string> out;
+  for (auto& [c, l] : st.layers)
+    out.emplace(c, l.cache_id);
+  return out;
+}
+
+caf::result<job_result> load_job(store_pointer self, job& j) {
+  if (j.args.empty())
+    return job_result{status_err, make_error(ec::invalid_argument, "load: no body"), {}};
+  auto& st = self->state;
+  auto body = j.args[0];
+  auto tmp = st.root + "/tmp/load-" + io::random_hex(8);
+  auto drv = st.opts.driver;
+  auto existing = existing_chains(st);
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<std::vector<loaded_image>>(
+      self,
+      [body, tmp, drv, existing]() mutable -> caf::expected<std::vector<loaded_image>> {
+        struct cleanup {
+          std::string dir;
+          ~cleanup() { io::remove_all(dir); }
+        } guard{tmp};
+        if (auto err = io::mkdir_all(tmp, 0700)) return err;
+        int fd = ::open(body.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return make_error(ec::invalid_argument, "load: cannot read the request body");
+        auto imgs = images::unpack_load_tar(io::fd_reader(fd), tmp);
+        ::close(fd);
+        if (!imgs) return imgs.error();
+        std::vector<loaded_image> out;
+        for (auto& img : *imgs) {
+          auto facts = parse_config(img.config);
+          if (!facts) return facts.error();
+          if (facts->diff_ids.size() != img.layer_paths.size())
+            return make_error(ec::invalid_argument,
+                              "invalid manifest, layers length mismatch: expected " +
+                                  std::to_string(img.layer_paths.size()) + ", got " +
+                                  std::to_string(facts->diff_ids.size()));
+          auto layers = apply_local_layers(*drv, img.layer_paths, facts->diff_ids, existing);
+          if (!layers) {
+            for (auto& done : out)
+              for (auto& l : done.layers)
+                drv->remove(l.cache_id);
+            return layers.error();
+          }
+          out.push_back(loaded_image{img.config, img.repo_tags, std::move(*layers)});
+        }
+        return out;
+      },
+      [self, rp](caf::expected<std::vector<loaded_image>>& r) mutable {
+        if (!r) {
+          rp.deliver(job_result{status_err, r.error(), {}});
+          return;
+        }
+        auto ids = record_loaded(self->state, *r, "load");
+        if (!ids) {
+          rp.deliver(job_result{status_err, ids.error(), {}});
+          return;
+        }
+        std::vector<std::string> lines;
+        for (std::size_t i = 0; i < r->size(); ++i) {
+          if ((*r)[i].repo_tags.empty()) lines.push_back("Loaded image ID: " + (*ids)[i]);
+          for (auto& t : (*r)[i].repo_tags) {
+            auto ref = registry::parse_reference(t);
+            lines.push_back("Loaded image: " +
+                            (ref ? registry::with_default_tag(*ref).familiar() : t));
+          }
+        }
+        rp.deliver(job_result{status_ok, {}, caf::make_message(std::move(lines))});
+      });
+  return rp;
+}
+
+caf::result<job_result> import_job(store_pointer self, job& j) {
+  // args: body file, repo, tag, message; input: the changes
+  auto arg = [&](std::size_t i) { return i < j.args.size() ? j.args[i] : std::string{}; };
+  auto& st = self->state;
+  std::vector<std::string> changes;
+  if (j.input.match_elements<std::vector<std::string>>())
+    changes = j.input.get_as<std::vector<std::string>>(0);
+  std::string tag_ref;
+  if (!arg(1).empty()) {
+    auto ref = registry::parse_reference(arg(1) + (arg(2).empty() ? "" : ":" + arg(2)));
+    if (!ref) return job_result{status_err, ref.error(), {}};
+    tag_ref = registry::with_default_tag(*ref).str();
+  }
+  auto object = images::apply_changes("", changes);
+  if (!object) return job_result{status_err, object.error(), {}};
+  auto body = arg(0);
+  auto message = arg(3);
+  auto arch = j.env.count("arch") ? j.env.at("arch") : std::string{"amd64"};
+  auto drv = st.opts.driver;
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<std::vector<loaded_image>>(
+      self,
+      [body, drv, object = *object, message, arch,
+       tag_ref]() -> caf::expected<std::vector<loaded_image>> {
+        int fd = ::open(body.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return make_error(ec::invalid_argument, "import: cannot read the request body");
+        io::sha256 hash;
+        auto cache = io::random_hex();
+        auto stats =
+            drv->apply_layer(cache, "", io::hashing(io::decompress(io::fd_reader(fd)), hash));
+        ::close(fd);
+        if (!stats) return stats.error();
+        auto diff = hash.digest();
+        loaded_image img;
+        img.config = images::import_config(arch, diff, object, message, now_nano());
+        if (!tag_ref.empty()) img.repo_tags.push_back(tag_ref);
+        img.layers.push_back(
+            stored_layer{diff, diff, {}, cache, static_cast<int64_t>(stats->bytes)});
+        return std::vector<loaded_image>{std::move(img)};
+      },
+      [self, rp](caf::expected<std::vector<loaded_image>>& r) mutable {
+        if (!r) {
+          rp.deliver(job_result{status_err, r.error(), {}});
+          return;
+        }
+        auto ids = record_loaded(self->state, *r, "import");
+        if (!ids) {
+          rp.deliver(job_result{status_err, ids.error(), {}});
+          return;
+        }
+        rp.deliver(job_result{status_ok, {}, caf::make_message(ids->front())});
+      });
+  return rp;
+}
+
+caf::result<job_result> save_job(store_pointer self, job& j) {
+  auto& st = self->state;
+  if (!j.input.match_elements<byte_sink>())
+    return job_result{status_err, make_error(ec::invalid_argument, "save: no output"), {}};
+  auto sink = j.input.get_as<byte_sink>(0);
+  std::vector<images::export_image> out;
+  std::map<std::string, std::size_t> index; // image ID -> position in out
+  for (auto& name : j.args) {
+    std::string matched;
+    auto id = lookup(st, name, &matched);
+    if (!id) return job_result{status_err, id.error(), {}};
+    auto& img = st.images.at(*id);
+    auto pos = index.find(*id);
+    if (pos == index.end()) {
+      images::export_image e;
+      e.id = *id;
+      e.config = img.config;
+      e.diff_ids = img.facts.diff_ids;
+      for (auto& c : img.chain)
+        e.cache_ids.push_back(st.layers.at(c).cache_id);
+      pos = index.emplace(*id, out.size()).first;
+      out.push_back(std::move(e));
+    }
+    // a name saves that tag; an ID saves every tag of the image (moby)
+    auto& tags = out[pos->second].repo_tags;
+    std::vector<std::string> refs =
+        matched.empty() ? refs_of(st, *id) : std::vector<std::string>{matched};
+    for (auto& r : refs) {
+      auto p = registry::parse_reference(r);
+      if (p && p->digest.empty() &&
+          std::find(tags.begin(), tags.end(), p->familiar()) == tags.end())
+        tags.push_back(p->familiar());
+    }
+  }
+  for (auto& e : out)
+    publish(st, "save", e.id, {{"name", e.id}});
+  auto drv = st.opts.driver;
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<std::string>(
+      self,
+      [out, drv, sink]() -> caf::expected<std::string> {
+        auto err = images::write_save_tar(out, *drv, sink.write);
+        sink.close(err);
+        if (err) return err;
+        return std::string{"saved"};
+      },
+      [rp](caf::expected<std::string>& r) mutable {
+        if (!r) {
+          rp.deliver(job_result{status_err, r.error(), {}});
+          return;
+        }
+        rp.deliver(job_result{status_ok, {}, {}});
+      });
+  return rp;
+}
+
+job_result ok(caf::message m) {
+  return job_result{status_ok, {}, std::move(m)};
+}
+
+job_result fail(caf::error err) {
+  return job_result{status_err, std::move(err), {}};
+}
+
+bool flag(const job& j, const char* key) {
+  auto it = j.env.find(key);
+  return it != j.env.end() && it->second == "1";
+}
+
+filter_args filters_of(const job& j) {
+  if (j.input.match_elements<filter_args>()) return j.input.get_as<filter_args>(0);
+  return {};
+}
+
+image_store_actor::behavior_type store_impl(store_pointer self) {
+  std::vector<std::string> names(std::begin(image_jobs), std::end(image_jobs));
+  auto& st = self->state;
+  self->request(st.opts.engine, defaults::register_timeout, atom::provide_v,
+                std::string{"image-store"}, names, caf::actor_cast<job_handler_actor>(self))
+      .then([](caf::ok_atom) {},
+            [](caf::error& err) {
+              BLOG(error, "image-store")
+                  << "cannot register with the engine: " << error_message(err);
+            });
+  self->request(st.opts.engine, defaults::register_timeout, atom::provide_v, atom::shutdown_v,
+                std::string{"image-store"}, caf::actor_cast<shutdown_handler_actor>(self))
+      .then([](caf::ok_atom) {}, [](caf::error&) {});
+  return {
+      [self](layer_progress& p) {
+        auto it = self->state.downloads.find(p.chain_id);
+        if (it == self->state.downloads.end()) return;
+        for (auto& op : it->second.pulls)
+          say(op, short_id(it->second.desc.digest), p.status, p.current, p.total);
+      },
+      [self](layer_done& done) { on_layer_done(self, done); },
+      [self](caf::get_atom, atom::image, std::string& name) -> caf::result<image_info> {
+        auto id = lookup(self->state, name);
+        if (!id) return id.error();
+        return info_of(self->state, self->state.images.at(*id));
+      },
+      [self](atom::shutdown) -> caf::result<caf::ok_atom> {
+        for (auto& [chain, d] : self->state.downloads)
+          for (auto& op : d.pulls)
+            fail_pull(op, make_error(ec::unavailable, "the daemon is shutting down"));
+        self->state.opts.driver->cleanup();
+        return caf::ok_atom_v;
+      },
+      [self](job& j) -> caf::result<job_result> {
+        auto& st = self->state;
+        auto arg = [&](std::size_t i) { return i < j.args.size() ? j.args[i] : std::string{}; };
+        if (j.name == "pull") return pull_job(self, j);
+        if (j.name == "images") {
+          auto r = list_images(st, filters_of(j), flag(j, "all"));
+          if (!r) return fail(r.error());
+          return ok(caf::make_message(std::move(*r)));
+        }
+        if (j.name == "image_inspect" || j.name == "image_history") {
+          auto id = lookup(st, arg(0));
+          if (!id) return fail(id.error());
+          return ok(caf::make_message(info_of(st, st.images.at(*id))));
+        }
+        if (j.name == "image_tag") {
+          auto r = tag_image(st, arg(0), arg(1), arg(2));
+          if (!r) return fail(r.error());
+          return ok(caf::make_message(std::move(*r)));
+        }
+        if (j.name == "image_delete") {
+          auto r = delete_job(st, arg(0), flag(j, "force"), flag(j, "noprune"));
+          if (!r) return fail(r.error());
+          return ok(caf::make_message(std::move(*r)));
+        }
+        if (j.name == "image_prune") {
+          auto r = prune(st, filters_of(j));
+          if (!r) return fail(r.error());
+          return ok(caf::make_message(std::move(r->items), r->reclaimed));
+        }
+        if (j.name == "image_count") return ok(caf::make_message(int64_t(st.images.size())));
+        if (j.name == "image_save") return save_job(self, j);
+        if (j.name == "image_load") return load_job(self, j);
+        if (j.name == "image_import") return import_job(self, j);
+        return job_result{status_not_found, make_error(ec::command_not_found, j.name), {}};
+      },
+  };
+}
+
+image_store_actor::behavior_type store_init(store_pointer self, std::shared_ptr<store_state> st) {
+  self->state.opts = st->opts;
+  self->state.root = st->root;
+  self->state.layers = std::move(st->layers);
+  self->state.images = std::move(st->images);
+  self->state.refs = std::move(st->refs);
+  return store_impl(self);
+}
+
+} // namespace
+
+caf::expected<image_store_actor> spawn_image_store(caf::actor_system& sys,
+                                                   image_store_options opts) {
+  if (!opts.driver) return make_error(ec::invalid_argument, "image store: no graph driver");
+  // load synchronously, before the store takes requests: startup fails on a broken store
+  auto st = std::make_shared<store_state>();
+  st->opts = opts;
+  st->root = opts.data_root + "/image/" + opts.driver->name();
+  if (auto err = load(*st)) return err;
+  BLOG(info, "image-store") << "loaded " << st->images.size() << " images, " << st->layers.size()
+                            << " layers (" << opts.driver->name() << ")";
+  return sys.spawn(store_init, std::move(st));
+}
+
+} // namespace berth

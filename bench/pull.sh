@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Benchmark: `docker pull` of multilayer:latest (4 layers, ~35 MB compressed) from the loopback
+# fixture registry into an empty store, 5 times; prints the median wall time and the layer time
+# split (download, sha256, decompress, extract) that berthd logs for each pull. Needs root (the
+# fixtures and overlay2).
+# Usage: bench/pull.sh [BUILD_DIR] [STORAGE_DRIVER]   (builds nothing; run scripts/build.sh first)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-"$top/build"}
+driver=${2:-overlay2}
+tmp=$(mktemp -d)
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  bash "$top/tests/fixtures/images.sh" stop "$tmp/fx" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+bash "$top/tests/fixtures/images.sh" start "$tmp/fx" >/dev/null
+# shellcheck disable=SC1091
+. "$tmp/fx/env"
+ref="$REGISTRY/multilayer:latest"
+echo "{}" >"$tmp/daemon.json"
+times=()
+for run in 1 2 3 4 5; do
+  rm -rf "$tmp/data"
+  "$build/berthd" -H "unix://$tmp/berth.sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
+    --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" -s "$driver" >"$tmp/log.$run" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -fs --unix-socket "$tmp/berth.sock" http://x/_ping >/dev/null && break
+    sleep 0.05
+  done
+  start=$(date +%s%N)
+  docker -H "unix://$tmp/berth.sock" pull -q "$ref" >/dev/null
+  end=$(date +%s%N)
+  times+=("$(((end - start) / 1000000))")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+  grep -o 'layer time split: .*' "$tmp/log.$run" | sed "s/^/run $run: /"
+done
+median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)
+echo "docker pull $ref ($driver), empty store: median ${median} ms (runs: ${times[*]} ms)"

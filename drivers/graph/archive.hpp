@@ -1,0 +1,57 @@
+// Layer tars: streaming extraction (libarchive) with whiteouts and escape checks, the tar-split
+// record that lets a layer's exact tar bytes be rebuilt later (docker save), and tar writing of a
+// directory tree (export).
+#pragma once
+
+#include "drivers/io.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace berth::graph {
+
+/// How OCI whiteouts in a layer tar are applied.
+enum class whiteout_mode {
+  overlay, // `.wh.x` -> char device 0/0 named x; `.wh..wh..opq` -> trusted.overlay.opaque=y
+  remove,  // `.wh.x` deletes x under root; `.wh..wh..opq` empties its directory (vfs)
+};
+
+/// Bomb limits: extraction stops with a clear error (ec::invalid_argument) past any of them.
+struct extract_limits {
+  uint64_t max_bytes = uint64_t{64} << 30; // uncompressed file payload
+  uint64_t max_entries = 10'000'000;
+  std::size_t max_path = 4096;
+  std::size_t max_xattr_bytes = 1u << 20; // per entry
+};
+
+struct extract_stats {
+  uint64_t entries = 0;
+  uint64_t bytes = 0; // regular-file payload bytes written
+};
+
+/// Extract the (uncompressed) tar read from `src` into the existing directory `root`.
+/// Keeps ownership, modes, mtimes, xattrs, hardlinks (inside root), symlinks and device nodes.
+/// Refuses with ec::invalid_argument, touching nothing outside root: an absolute path, a `..`
+/// component, a write whose parent resolves through a symlink to outside root, a hardlink target
+/// outside root.
+/// When `split_path` is not empty, the tar-split record (every header and padding byte, plus
+/// references to file payloads) is written there so that rebuild_tar can reproduce the exact
+/// bytes of the tar from the extracted tree.
+caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root,
+                                       whiteout_mode mode, const extract_limits& limits = {},
+                                       const std::string& split_path = {});
+
+/// Rebuild the exact bytes of a layer tar from its tar-split record and the tree the files were
+/// extracted to (for overlay2 the layer's diff dir; for vfs the layer's dir).
+caf::error rebuild_tar(const std::string& split_path, const std::string& root, io::writer out);
+
+/// Write the tree under `root` as a tar (GNU/pax as needed) to `out`, paths relative to root,
+/// in a stable (sorted) order. Entries whose relative path is in `skip` are left out.
+caf::error write_tar(const std::string& root, io::writer out,
+                     const std::vector<std::string>& skip = {});
+
+} // namespace berth::graph

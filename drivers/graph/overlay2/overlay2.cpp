@@ -1,0 +1,464 @@
+// The overlay2 graph driver: each layer is its own directory of changes (whiteouts as 0/0 char
+// devices, opaque dirs by xattr), stacked by the kernel's overlayfs at mount time. Layers are
+// independent, so a layer can be extracted before its parent is complete.
+//
+// On-disk layout (home = <data-root>/overlay2, Docker's layout plus a parent file):
+//   home/l/<short>          symlink -> ../<id>/diff (keeps mount options short)
+//   home/<id>/diff/         the layer's own files
+//   home/<id>/link          <short>, the layer's name under home/l
+//   home/<id>/lower         l/<short>:l/<short>:... of every ancestor, nearest first (absent for
+//                           a base layer; written once every ancestor has its link)
+//   home/<id>/parent        the parent's ID (berth's: lets `lower` be computed late)
+//   home/<id>/work/         overlayfs workdir
+//   home/<id>/merged/       mount point of the stacked view
+//   home/<id>/tar-split     the tar-split record of an image layer (drivers/graph/archive.cpp)
+// Mounts use absolute lowerdir paths under home/l; a stack whose options exceed a page fails.
+#include "drivers/graph/driver.hpp"
+
+#include "messages/error.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace berth::graph {
+
+namespace detail { // defined in drivers/graph/driver.cpp
+caf::error check_id(const std::string& id);
+std::vector<std::string> list_names(const std::string& dir);
+std::string backing_fs(const std::string& dir);
+caf::error create_init_files(const std::string& root);
+} // namespace detail
+
+namespace {
+
+constexpr long overlayfs_magic = 0x794c7630;
+constexpr std::size_t max_depth = 500; // parent chain guard (cycles)
+
+struct unique_fd {
+  int fd = -1;
+  explicit unique_fd(int f = -1) : fd(f) {}
+  unique_fd(unique_fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  unique_fd& operator=(unique_fd&&) = delete;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  explicit operator bool() const { return fd >= 0; }
+};
+
+caf::error sys_error(const std::string& what, int err = errno) {
+  return make_error(ec::system, what + ": " + std::strerror(err));
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+bool is_overlay_mounted(const std::string& path) {
+  struct statfs fs;
+  return ::statfs(path.c_str(), &fs) == 0 && static_cast<long>(fs.f_type) == overlayfs_magic;
+}
+
+// stat of `rel` beneath `rootfd` without following any symlink.
+bool stat_beneath(int rootfd, const std::string& rel, struct stat& st) {
+  open_how how{};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  long fd = ::syscall(SYS_openat2, rootfd, rel.c_str(), &how, sizeof how);
+  if (fd < 0) return false;
+  bool ok = ::fstat(static_cast<int>(fd), &st) == 0;
+  ::close(static_cast<int>(fd));
+  return ok;
+}
+
+caf::expected<std::vector<std::string>> list_fd(int fd) {
+  int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = own >= 0 ? ::fdopendir(own) : nullptr;
+  if (!d) {
+    auto err = sys_error("opendir");
+    if (own >= 0) ::close(own);
+    return err;
+  }
+  std::vector<std::string> out;
+  while (auto* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+      out.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool is_whiteout(const struct stat& st) {
+  return S_ISCHR(st.st_mode) && major(st.st_rdev) == 0 && minor(st.st_rdev) == 0;
+}
+
+// docker diff of an upper (diff) dir against the layers below it; also sums the diff's bytes.
+class upper_walker {
+public:
+  explicit upper_walker(std::vector<int> lowers) : lowers_(std::move(lowers)) {}
+  std::vector<change> out;
+  int64_t bytes = 0;
+
+  caf::error walk(int dfd, const std::string& rel, bool all_added) {
+    auto names = list_fd(dfd);
+    if (!names) return names.error();
+    for (auto& n : *names) {
+      auto path = rel + "/" + n;
+      struct stat st;
+      if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (is_whiteout(st)) {
+        out.push_back({path, 2});
+        continue;
+      }
+      count(st);
+      struct stat lst;
+      bool in_lower = !all_added && lower_stat(path.substr(1), lst);
+      if (!S_ISDIR(st.st_mode)) {
+        out.push_back({path, in_lower ? 0 : 1});
+        continue;
+      }
+      bool recorded = true;
+      if (!in_lower) {
+        out.push_back({path, 1});
+      } else if (opaque(dfd, n) || !S_ISDIR(lst.st_mode) || st.st_mode != lst.st_mode ||
+                 st.st_uid != lst.st_uid || st.st_gid != lst.st_gid) {
+        out.push_back({path, 0});
+      } else {
+        recorded = false;
+      }
+      unique_fd sub{::openat(dfd, n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+      if (!sub) return sys_error("open " + path);
+      auto before = out.size();
+      if (auto err = walk(sub.fd, path, !in_lower || all_added)) return err;
+      if (!recorded && out.size() > before) out.push_back({path, 0});
+    }
+    return {};
+  }
+
+private:
+  bool lower_stat(const std::string& rel, struct stat& st) const {
+    for (int fd : lowers_) {
+      if (stat_beneath(fd, rel, st)) return !is_whiteout(st);
+    }
+    return false;
+  }
+
+  static bool opaque(int dfd, const std::string& n) {
+    char v[4] = {};
+    auto p = "/proc/self/fd/" + std::to_string(dfd) + "/" + n;
+    auto k = ::lgetxattr(p.c_str(), "trusted.overlay.opaque", v, sizeof v);
+    return k == 1 && v[0] == 'y';
+  }
+
+  void count(const struct stat& st) {
+    if (S_ISDIR(st.st_mode)) return;
+    if (st.st_nlink > 1 && !seen_.insert({st.st_dev, st.st_ino}).second) return;
+    bytes += st.st_size;
+  }
+
+  std::vector<int> lowers_;
+  std::set<std::pair<dev_t, ino_t>> seen_;
+};
+
+class overlay2_driver final : public driver {
+public:
+  explicit overlay2_driver(std::string home) : home_(std::move(home)) {}
+
+  std::string name() const override { return "overlay2"; }
+
+  std::vector<std::pair<std::string, std::string>> status() const override {
+    return {{"Backing Filesystem", detail::backing_fs(home_)},
+            {"Supports d_type", "true"},
+            {"Using metacopy", "false"},
+            {"Native Overlay Diff", "true"},
+            {"userxattr", "false"}};
+  }
+
+  bool independent_layers() const override { return true; }
+
+  caf::expected<extract_stats> apply_layer(const std::string& id, const std::string& parent,
+                                           io::reader tar, const extract_limits& limits) override {
+    if (auto err = make_layer(id, parent)) return err;
+    auto stats = apply_tar(std::move(tar), diff(id), whiteout_mode::overlay, limits,
+                           layer(id) + "/tar-split");
+    if (!stats) {
+      remove_files(id);
+      return stats.error();
+    }
+    write_lower(id); // best effort: the parent may still be extracting
+    return stats;
+  }
+
+  caf::error layer_tar(const std::string& id, io::writer out) override {
+    if (!exists(id)) return not_found(id);
+    auto split = layer(id) + "/tar-split";
+    if (::access(split.c_str(), F_OK) != 0)
+      return make_error(ec::not_found, "layer " + id + " has no tar-split record");
+    return rebuild_tar(split, diff(id), std::move(out));
+  }
+
+  caf::error create_rw(const std::string& id, const std::string& parent) override {
+    if (auto err = detail::check_id(id)) return err;
+    if (exists(id)) return make_error(ec::conflict, "layer " + id + " already exists");
+    if (!parent.empty() && !exists(parent))
+      return make_error(ec::not_found, "parent layer " + parent + " not found");
+    auto init = id + "-init";
+    if (auto err = make_layer(init, parent)) return err;
+    auto root = mount(init);
+    caf::error err;
+    if (!root) {
+      err = root.error();
+    } else {
+      err = detail::create_init_files(*root);
+      if (auto uerr = unmount(init); !err) err = uerr;
+    }
+    if (!err) err = make_layer(id, init);
+    if (!err) write_lower(id);
+    if (err) remove(init);
+    return err;
+  }
+
+  caf::expected<std::string> mount(const std::string& id) override {
+    if (!exists(id)) return not_found(id);
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& count = mounts_[id];
+    auto lower = lower_of(id);
+    if (!lower) {
+      if (count == 0) mounts_.erase(id);
+      return lower.error();
+    }
+    if (lower->empty()) { // a base layer: its diff is the whole tree
+      ++count;
+      return diff(id);
+    }
+    auto merged = layer(id) + "/merged";
+    if (count > 0) {
+      ++count;
+      return merged;
+    }
+    std::string lowers;
+    std::size_t start = 0;
+    while (start <= lower->size()) {
+      auto colon = lower->find(':', start);
+      auto part =
+          lower->substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      lowers += (lowers.empty() ? "" : ":") + home_ + "/" + part;
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+    auto opts = "lowerdir=" + lowers + ",upperdir=" + diff(id) + ",workdir=" + layer(id) + "/work";
+    if (opts.size() >= static_cast<std::size_t>(::getpagesize()) - 1) {
+      mounts_.erase(id);
+      return make_error(ec::unspecified,
+                        "cannot mount layer " + id + ": its " +
+                            std::to_string(std::count(lower->begin(), lower->end(), ':') + 1) +
+                            " lower layers exceed the overlay mount option "
+                            "size (use a shorter data root)");
+    }
+    io::mkdir_all(layer(id) + "/work", 0700);
+    io::mkdir_all(merged, 0700);
+    if (is_overlay_mounted(merged)) ::umount2(merged.c_str(), MNT_DETACH); // left by a crash
+    if (::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0) {
+      auto err = sys_error("mount overlay for layer " + id);
+      mounts_.erase(id);
+      return err;
+    }
+    count = 1;
+    return merged;
+  }
+
+  caf::error unmount(const std::string& id) override {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto it = mounts_.find(id);
+    if (it == mounts_.end()) return {};
+    if (--it->second > 0) return {};
+    mounts_.erase(it);
+    return unmount_merged(id);
+  }
+
+  caf::error remove(const std::string& id) override {
+    if (auto err = detail::check_id(id)) return err;
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      mounts_.erase(id);
+    }
+    if (auto err = unmount_merged(id)) return err;
+    return remove_files(id);
+  }
+
+  bool exists(const std::string& id) const override {
+    struct stat st;
+    return !detail::check_id(id) && ::lstat(diff(id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
+  std::vector<std::string> list() const override {
+    std::vector<std::string> out;
+    for (auto& n : detail::list_names(home_))
+      if (n != "l" && exists(n)) out.push_back(n);
+    return out;
+  }
+
+  caf::expected<std::vector<change>> changes(const std::string& id) override {
+    std::vector<unique_fd> fds;
+    auto w = walker(id, fds);
+    if (!w) return w.error();
+    unique_fd dfd{::open(diff(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    if (!dfd) return sys_error("open layer " + id);
+    if (auto err = w->walk(dfd.fd, "", false)) return err;
+    std::sort(w->out.begin(), w->out.end(),
+              [](const change& a, const change& b) { return a.path < b.path; });
+    return std::move(w->out);
+  }
+
+  caf::error export_tar(const std::string& id, io::writer out) override {
+    auto root = mount(id);
+    if (!root) return root.error();
+    auto err = write_tar(*root, std::move(out));
+    auto uerr = unmount(id);
+    return err ? err : uerr;
+  }
+
+  caf::expected<int64_t> size(const std::string& id) override {
+    if (!exists(id)) return not_found(id);
+    upper_walker w{{}};
+    unique_fd dfd{::open(diff(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    if (!dfd) return sys_error("open layer " + id);
+    if (auto err = w.walk(dfd.fd, "", true)) return err;
+    return w.bytes;
+  }
+
+  void cleanup() override {
+    std::lock_guard<std::mutex> guard{mu_};
+    mounts_.clear();
+    for (auto& n : detail::list_names(home_))
+      if (n != "l") unmount_merged(n);
+  }
+
+private:
+  std::string layer(const std::string& id) const { return home_ + "/" + id; }
+  std::string diff(const std::string& id) const { return home_ + "/" + id + "/diff"; }
+
+  static caf::error not_found(const std::string& id) {
+    return make_error(ec::not_found, "layer " + id + " not found");
+  }
+
+  std::string parent_of(const std::string& id) const {
+    auto p = io::read_file(layer(id) + "/parent");
+    return p ? trim(*p) : std::string{};
+  }
+
+  // home/<id>/{diff,work,merged}, link, l/<short>, parent.
+  caf::error make_layer(const std::string& id, const std::string& parent) {
+    if (auto err = detail::check_id(id)) return err;
+    if (!parent.empty())
+      if (auto err = detail::check_id(parent)) return err;
+    if (::mkdir(layer(id).c_str(), 0710) != 0) {
+      if (errno == EEXIST) return make_error(ec::conflict, "layer " + id + " already exists");
+      return sys_error("create layer " + id);
+    }
+    auto err = [&]() -> caf::error {
+      for (const char* sub : {"/diff", "/work", "/merged"})
+        if (::mkdir((layer(id) + sub).c_str(), sub[1] == 'd' ? 0755 : 0700) != 0)
+          return sys_error("create layer " + id);
+      auto hex = io::random_hex(16);
+      std::string shortname;
+      for (std::size_t i = 0; i < 26 && i < hex.size(); ++i)
+        shortname += static_cast<char>(std::toupper(static_cast<unsigned char>(hex[i])));
+      if (::symlink(("../" + id + "/diff").c_str(), (home_ + "/l/" + shortname).c_str()) != 0)
+        return sys_error("create link for layer " + id);
+      if (auto e = io::write_file_atomic(layer(id) + "/link", shortname, 0644)) return e;
+      if (!parent.empty())
+        if (auto e = io::write_file_atomic(layer(id) + "/parent", parent + "\n", 0644)) return e;
+      return {};
+    }();
+    if (err) remove_files(id);
+    return err;
+  }
+
+  // "l/A:l/B:..." for the ancestors of `id`, or "" for a base layer.
+  caf::expected<std::string> lower_of(const std::string& id) const {
+    if (auto cached = io::read_file(layer(id) + "/lower")) return trim(*cached);
+    std::string lower;
+    auto p = parent_of(id);
+    for (std::size_t depth = 0; !p.empty(); ++depth) {
+      if (depth > max_depth) return make_error(ec::unspecified, "layer " + id + ": parent loop");
+      auto link = io::read_file(layer(p) + "/link");
+      if (!link)
+        return make_error(ec::not_found, "layer " + id + ": parent layer " + p + " not found");
+      lower += (lower.empty() ? "l/" : ":l/") + trim(*link);
+      p = parent_of(p);
+    }
+    return lower;
+  }
+
+  void write_lower(const std::string& id) {
+    if (::access((layer(id) + "/lower").c_str(), F_OK) == 0) return;
+    auto lower = lower_of(id);
+    if (lower && !lower->empty()) io::write_file_atomic(layer(id) + "/lower", *lower, 0644);
+  }
+
+  caf::error unmount_merged(const std::string& id) {
+    auto merged = layer(id) + "/merged";
+    if (!is_overlay_mounted(merged)) return {};
+    if (::umount2(merged.c_str(), 0) != 0 && ::umount2(merged.c_str(), MNT_DETACH) != 0)
+      return sys_error("unmount layer " + id);
+    return {};
+  }
+
+  caf::error remove_files(const std::string& id) {
+    if (auto link = io::read_file(layer(id) + "/link"); link && !trim(*link).empty())
+      ::unlink((home_ + "/l/" + trim(*link)).c_str());
+    return io::remove_all(layer(id));
+  }
+
+  // The walker for changes(), with the diff dirs of the ancestors opened (nearest first).
+  caf::expected<upper_walker> walker(const std::string& id, std::vector<unique_fd>& fds) {
+    if (!exists(id)) return not_found(id);
+    std::vector<int> lowers;
+    auto p = parent_of(id);
+    for (std::size_t depth = 0; !p.empty() && depth <= max_depth; ++depth) {
+      fds.emplace_back(::open(diff(p).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!fds.back()) return sys_error("open parent layer " + p);
+      lowers.push_back(fds.back().fd);
+      p = parent_of(p);
+    }
+    return upper_walker{std::move(lowers)};
+  }
+
+  std::string home_;
+  std::mutex mu_;
+  std::map<std::string, int> mounts_;
+};
+
+} // namespace
+
+caf::expected<std::unique_ptr<driver>> make_overlay2(const std::string& home) {
+  if (auto err = io::mkdir_all(home, 0710)) return err;
+  if (!overlay_supported(home))
+    return make_error(ec::unavailable, "storage driver overlay2 is not supported on " + home +
+                                           " (the kernel lacks overlayfs, the filesystem is "
+                                           "itself overlayfs, or mounting is not permitted)");
+  if (auto err = io::mkdir_all(home + "/l", 0700)) return err;
+  return std::unique_ptr<driver>{std::make_unique<overlay2_driver>(home)};
+}
+
+} // namespace berth::graph

@@ -1,0 +1,321 @@
+// Images against the fixture registries, driven by the stock docker CLI and raw HTTP: pull (tag,
+// digest, OCI, index), auth (basic, token), images/inspect/history/tag/rmi, concurrent pulls,
+// corrupt blobs, and a pull killed with SIGKILL.
+#include <boost/test/unit_test.hpp>
+
+#include "tests/integration/harness.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+using namespace berth::it;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct registries {
+  registries() {
+    auto r = sh("bash " FIXTURES_DIR "/images.sh start " + dir.file("fx"), 180s);
+    if (r.exit_code != 0) {
+      sh("bash " FIXTURES_DIR "/images.sh stop " + dir.file("fx"));
+      BOOST_FAIL("fixture registries did not start: " + r.err);
+    }
+    env = dir.file("fx/env");
+    for (auto key : {"REGISTRY", "REGISTRY_AUTH", "REGISTRY_TOKEN", "REGISTRY_CORRUPT", "AUTH_USER",
+                     "AUTH_PASSWORD"})
+      values[key] = sh(". " + env + " && printf %s \"$" + std::string{key} + "\"").out;
+    instance = this;
+  }
+  ~registries() {
+    instance = nullptr;
+    sh("bash " FIXTURES_DIR "/images.sh stop " + dir.file("fx"));
+  }
+  temp_dir dir;
+  std::string env;
+  std::map<std::string, std::string> values;
+  static inline registries* instance = nullptr;
+};
+
+const std::string& reg(const char* key = "REGISTRY") {
+  BOOST_REQUIRE(registries::instance != nullptr);
+  return registries::instance->values.at(key);
+}
+
+/// `docker` with its own config dir (logins stay in the test).
+std::string docker_cfg(const berthd& d, const temp_dir& cfg, const std::string& args) {
+  return "DOCKER_CONFIG=" + cfg.path + " " + d.docker(args);
+}
+
+std::size_t count_files(const std::string& dir) {
+  auto r = sh("ls -A " + dir + " 2>/dev/null | wc -l");
+  return static_cast<std::size_t>(std::stoul(r.out.empty() ? "0" : r.out));
+}
+
+std::string store_dir(const berthd& d) {
+  auto r = sh("ls -d " + d.data_root + "/image/*/ | head -1");
+  auto out = r.out;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '/'))
+    out.pop_back();
+  return out;
+}
+
+std::string driver_dir(const berthd& d) {
+  auto s = store_dir(d);
+  return d.data_root + "/" + s.substr(s.rfind('/') + 1);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(images, *boost::unit_test::fixture<registries>())
+
+BOOST_AUTO_TEST_CASE(pull_by_tag_then_up_to_date) {
+  berthd d;
+  auto ref = reg() + "/busybox:latest";
+  auto r = sh(d.docker("pull " + ref), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "Pull complete"), r.out);
+  BOOST_TEST(contains(r.out, "Digest: sha256:"), r.out);
+  BOOST_TEST(contains(r.out, "Status: Downloaded newer image for " + ref), r.out);
+  auto again = sh(d.docker("pull " + ref), 60s);
+  BOOST_TEST(again.exit_code == 0, again.err);
+  BOOST_TEST(contains(again.out, "Status: Image is up to date for " + ref), again.out);
+  auto images = sh(d.docker("images --format '{{.Repository}}:{{.Tag}} {{.ID}}'"));
+  BOOST_TEST(images.exit_code == 0, images.err);
+  BOOST_TEST(contains(images.out, ref + " "), images.out);
+  // the image ID is the config digest, and the digest reference is recorded
+  auto manifest = sh("curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                     "http://" +
+                     reg() + "/v2/busybox/manifests/latest");
+  auto digest = sh("curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                   "http://" +
+                   reg() + "/v2/busybox/manifests/latest | sha256sum | cut -c1-64")
+                    .out.substr(0, 64);
+  auto inspect = sh(d.docker("image inspect --format '{{.Id}} {{json .RepoDigests}} "
+                             "{{.Os}}/{{.Architecture}} {{len .RootFS.Layers}}' " +
+                             ref));
+  BOOST_TEST(inspect.exit_code == 0, inspect.err);
+  BOOST_TEST(contains(inspect.out, "sha256:"), inspect.out);
+  BOOST_TEST(contains(inspect.out, reg() + "/busybox@sha256:" + digest), inspect.out);
+  BOOST_TEST(contains(inspect.out, "linux/amd64 1"), inspect.out);
+  auto config_digest = manifest.out.substr(manifest.out.find("sha256:"), 71);
+  BOOST_TEST(contains(inspect.out, config_digest), inspect.out + " vs " + manifest.out);
+  // stored once: one image, one layer
+  BOOST_TEST(count_files(store_dir(d) + "/layers") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pull_by_digest_and_every_manifest_format) {
+  berthd d;
+  auto digest = sh("curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                   "http://" +
+                   reg() + "/v2/busybox/manifests/latest | sha256sum | cut -c1-64")
+                    .out.substr(0, 64);
+  auto by_digest = sh(d.docker("pull " + reg() + "/busybox@sha256:" + digest), 120s);
+  BOOST_TEST(by_digest.exit_code == 0, by_digest.out + by_digest.err + d.log());
+  BOOST_TEST(contains(by_digest.out, "Digest: sha256:" + digest), by_digest.out);
+  for (auto name : {"busybox-oci", "busybox-oci-nomt", "busybox-multi"}) {
+    auto r = sh(d.docker("pull " + reg() + "/" + name + ":latest"), 120s);
+    BOOST_TEST(r.exit_code == 0, name << ": " << r.out << r.err);
+    // the busybox layer is already there
+    BOOST_TEST(contains(r.out, "Already exists"), name << ": " << r.out);
+  }
+  auto arch = sh(
+      d.docker("image inspect --format '{{.Os}}/{{.Architecture}}' " + reg() + "/busybox-multi"));
+  BOOST_TEST(arch.out == "linux/amd64\n");
+  // the multi-platform image records the index digest
+  auto index_digest = sh("curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' http://" +
+                         reg() + "/v2/busybox-multi/manifests/latest | sha256sum | cut -c1-64")
+                          .out.substr(0, 64);
+  auto repo_digests =
+      sh(d.docker("image inspect --format '{{json .RepoDigests}}' " + reg() + "/busybox-multi"));
+  BOOST_TEST(contains(repo_digests.out, index_digest), repo_digests.out);
+}
+
+BOOST_AUTO_TEST_CASE(bad_references_and_missing_images) {
+  berthd d;
+  auto upper = http_unix(d.socket, "POST", "/v1.41/images/create?fromImage=UPPER&tag=latest",
+                         "Content-Length: 0\r\n");
+  BOOST_TEST(upper.status == 400);
+  BOOST_TEST(contains(upper.body, "invalid reference format: repository name must be lowercase"),
+             upper.body);
+  auto missing = sh(d.docker("pull " + reg() + "/nonexistent:latest"), 60s);
+  BOOST_TEST(missing.exit_code != 0);
+  BOOST_TEST(contains(missing.err, "nonexistent"), missing.err);
+  auto no_tag = sh(d.docker("pull " + reg() + "/busybox:nope"), 60s);
+  BOOST_TEST(no_tag.exit_code != 0);
+  BOOST_TEST(contains(no_tag.err, "manifest for " + reg() + "/busybox:nope not found"), no_tag.err);
+  auto inspect = http_unix(d.socket, "GET", "/v1.41/images/nothere/json");
+  BOOST_TEST(inspect.status == 404);
+  BOOST_TEST(contains(inspect.body, "No such image: nothere"), inspect.body);
+  auto search = http_unix(d.socket, "GET", "/v1.41/images/search?term=busybox");
+  BOOST_TEST(search.status == 501);
+}
+
+BOOST_AUTO_TEST_CASE(basic_auth_login_and_pull) {
+  berthd d;
+  temp_dir cfg;
+  auto host = reg("REGISTRY_AUTH");
+  auto anonymous = sh(docker_cfg(d, cfg, "pull " + host + "/busybox:latest"), 60s);
+  BOOST_TEST(anonymous.exit_code != 0);
+  BOOST_TEST(contains(anonymous.err, "pull access denied"), anonymous.err);
+  auto wrong =
+      sh("echo wrong | " + docker_cfg(d, cfg, "login -u berth --password-stdin " + host), 60s);
+  BOOST_TEST(wrong.exit_code != 0);
+  BOOST_TEST(contains(wrong.err, "unauthorized"), wrong.err);
+  auto login = sh("printf %s " + reg("AUTH_PASSWORD") + " | " +
+                      docker_cfg(d, cfg, "login -u berth --password-stdin " + host),
+                  60s);
+  BOOST_TEST(login.exit_code == 0, login.out + login.err);
+  BOOST_TEST(contains(login.out, "Login Succeeded"), login.out);
+  auto pull = sh(docker_cfg(d, cfg, "pull " + host + "/busybox:latest"), 120s);
+  BOOST_TEST(pull.exit_code == 0, pull.out + pull.err + d.log());
+}
+
+BOOST_AUTO_TEST_CASE(token_auth_login_and_pull) {
+  berthd d;
+  temp_dir cfg;
+  auto host = reg("REGISTRY_TOKEN");
+  auto anonymous = sh(docker_cfg(d, cfg, "pull " + host + "/busybox:latest"), 60s);
+  BOOST_TEST(anonymous.exit_code != 0);
+  BOOST_TEST(contains(anonymous.err, "pull access denied"), anonymous.err);
+  auto wrong =
+      sh("echo wrong | " + docker_cfg(d, cfg, "login -u berth --password-stdin " + host), 60s);
+  BOOST_TEST(wrong.exit_code != 0);
+  BOOST_TEST(contains(wrong.err, "unauthorized"), wrong.err);
+  auto login = sh("printf %s " + reg("AUTH_PASSWORD") + " | " +
+                      docker_cfg(d, cfg, "login -u berth --password-stdin " + host),
+                  60s);
+  BOOST_TEST(login.exit_code == 0, login.out + login.err);
+  auto pull = sh(docker_cfg(d, cfg, "pull " + host + "/busybox:latest"), 120s);
+  BOOST_TEST(pull.exit_code == 0, pull.out + pull.err + d.log());
+  BOOST_TEST(contains(pull.out, "Pull complete"), pull.out);
+}
+
+BOOST_AUTO_TEST_CASE(images_inspect_history_tag_rmi) {
+  berthd d;
+  auto ref = reg() + "/busybox:latest";
+  BOOST_REQUIRE(sh(d.docker("pull -q " + ref), 120s).exit_code == 0);
+  auto id = sh(d.docker("image inspect --format '{{.Id}}' " + ref)).out;
+  BOOST_REQUIRE(id.size() > 7);
+  id.pop_back();
+  auto tag = sh(d.docker("tag " + ref + " mybox:v1"));
+  BOOST_TEST(tag.exit_code == 0, tag.err);
+  auto listed = sh(d.docker("images --format '{{.Repository}}:{{.Tag}}'"));
+  BOOST_TEST(contains(listed.out, "mybox:v1"), listed.out);
+  auto filtered = sh(d.docker("images mybox --format '{{.Repository}}:{{.Tag}}'"));
+  BOOST_TEST(filtered.out == "mybox:v1\n", filtered.out);
+  // short and qualified names, and ID prefixes, find the same image
+  for (auto name :
+       {std::string{"mybox:v1"}, std::string{"docker.io/library/mybox:v1"}, id.substr(7, 12), id}) {
+    auto r = sh(d.docker("image inspect --format '{{.Id}}' " + name));
+    BOOST_TEST(r.out == id + "\n", name << ": " << r.out << r.err);
+  }
+  auto history = sh(d.docker("history " + ref));
+  BOOST_TEST(history.exit_code == 0, history.err);
+  BOOST_TEST(contains(history.out, "IMAGE"), history.out);
+  auto untag = sh(d.docker("rmi mybox:v1"));
+  BOOST_TEST(untag.exit_code == 0, untag.err);
+  BOOST_TEST(untag.out == "Untagged: mybox:v1\n", untag.out);
+  auto rmi = sh(d.docker("rmi " + ref));
+  BOOST_TEST(rmi.exit_code == 0, rmi.err);
+  BOOST_TEST(contains(rmi.out, "Untagged: " + ref), rmi.out);
+  BOOST_TEST(contains(rmi.out, "Deleted: " + id), rmi.out);
+  auto empty = sh(d.docker("images -q"));
+  BOOST_TEST(empty.out == "", empty.out);
+  BOOST_TEST(count_files(store_dir(d) + "/layers") == 0u);
+  auto gone = sh(d.docker("rmi " + ref));
+  BOOST_TEST(gone.exit_code != 0);
+  BOOST_TEST(contains(gone.err, "No such image"), gone.err);
+  // events: pull, tag, untag, delete
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter type=image "
+                            "--format '{{.Action}}'"),
+                   20s);
+  for (auto action : {"pull", "tag", "untag", "delete"})
+    BOOST_TEST(contains(events.out, std::string{action} + "\n"), events.out);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_pulls_share_layers) {
+  berthd d;
+  auto ref = reg() + "/multilayer:latest";
+  auto a = std::thread{[&] {
+    auto r = sh(d.docker("pull " + ref), 300s);
+    BOOST_TEST(r.exit_code == 0, r.out + r.err);
+  }};
+  auto b = sh(d.docker("pull " + ref), 300s);
+  a.join();
+  BOOST_TEST(b.exit_code == 0, b.out + b.err + d.log());
+  BOOST_TEST(count_files(store_dir(d) + "/layers") == 4u);
+  BOOST_TEST(count_files(store_dir(d) + "/imagedb") == 2u); // config + metadata
+  // the whiteout and the opaque dir took effect: check through the driver's files
+  auto images = sh(d.docker("images -q"));
+  BOOST_TEST(images.out.size() == 13u, images.out);
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_blob_fails_and_leaves_nothing) {
+  berthd d;
+  auto host = reg("REGISTRY_CORRUPT");
+  auto r = sh(d.docker("pull " + host + "/corrupt:latest"), 60s);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.out + r.err, "filesystem layer verification failed for digest"),
+             r.out + r.err);
+  auto config = sh(d.docker("pull " + host + "/badconfig:latest"), 60s);
+  BOOST_TEST(config.exit_code != 0);
+  auto diff = sh(d.docker("pull " + host + "/baddiffid:latest"), 60s);
+  BOOST_TEST(diff.exit_code != 0);
+  BOOST_TEST(contains(diff.out + diff.err, "layers from manifest don't match image configuration"),
+             diff.out + diff.err);
+  BOOST_TEST(count_files(store_dir(d) + "/layers") == 0u);
+  BOOST_TEST(sh(d.docker("images -q")).out == "");
+  auto leftovers = sh("find " + driver_dir(d) + " -mindepth 1 -maxdepth 1 ! -name l | wc -l");
+  BOOST_TEST(leftovers.out == "0\n", sh("ls -la " + driver_dir(d)).out);
+}
+
+BOOST_AUTO_TEST_CASE(pull_killed_then_restarted_pulls_again) {
+  auto ref = reg() + "/multilayer:latest";
+  std::string data_root;
+  {
+    berthd d;
+    data_root = d.data_root;
+    auto pull = std::thread{[&] { sh(d.docker("pull " + ref), 120s); }};
+    // wait until a layer is being written, then kill the daemon hard
+    for (int i = 0; i < 200; ++i) {
+      if (sh("grep -c 'Downloading\\|layer' " + d.log_file + " 2>/dev/null").out != "0\n" &&
+          sh("find " + driver_dir(d) + " -mindepth 1 -maxdepth 1 ! -name l 2>/dev/null | wc -l")
+                  .out != "0\n")
+        break;
+      std::this_thread::sleep_for(20ms);
+    }
+    d.signal(SIGKILL);
+    pull.join();
+    // a restart on the same data root must clean up and pull again
+    berthd again{{"--data-root", data_root}};
+    BOOST_REQUIRE(again.running());
+    // no half layer survives the restart: every driver layer has its complete record
+    auto records = count_files(data_root + "/image/overlay2/layers");
+    auto dirs = sh("find " + data_root + "/overlay2 -mindepth 1 -maxdepth 1 ! -name l | wc -l");
+    BOOST_TEST(dirs.out == std::to_string(records) + "\n", again.log());
+    auto r = sh(again.docker("pull " + ref), 300s);
+    BOOST_TEST(r.exit_code == 0, r.out + r.err + again.log());
+    BOOST_TEST(count_files(data_root + "/image/overlay2/layers") == 4u);
+    auto inspect = sh(again.docker("image inspect --format '{{len .RootFS.Layers}}' " + ref));
+    BOOST_TEST(inspect.out == "4\n");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unknown_storage_driver_fails_startup) {
+  berthd d{{"--storage-driver", "zfs-nope"}, false};
+  BOOST_TEST(d.wait_exit() == 1);
+  BOOST_TEST(contains(d.log(), "overlay2"), d.log());
+  BOOST_TEST(contains(d.log(), "vfs"), d.log());
+}
+
+BOOST_AUTO_TEST_CASE(vfs_driver_pulls_too) {
+  berthd d{{"--storage-driver", "vfs"}};
+  auto r = sh(d.docker("pull " + reg() + "/multilayer:latest"), 300s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  auto info = sh(d.docker("info --format '{{.Driver}} {{.Images}}'"));
+  BOOST_TEST(info.out == "vfs 1\n", info.out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,359 @@
+// docker save / load tarballs, commit/import changes and import configs:
+// actors/images/tarexport.cpp. Layers live in a vfs driver; tars are built here with libarchive.
+#include "actors/images/tarexport.hpp"
+
+#include "messages/error.hpp"
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <zlib.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+
+using namespace berth;
+using namespace berth::images;
+namespace json = boost::json;
+
+namespace {
+
+template <class T> std::string why(const caf::expected<T>& x) {
+  return x ? std::string{"ok"} : error_message(x.error());
+}
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char t[] = "/tmp/berth-tarexport-XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(t) != nullptr);
+    path = t;
+  }
+  ~temp_dir() { io::remove_all(path); }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  std::string sub(const std::string& name) const {
+    io::mkdir_all(path + "/" + name);
+    return path + "/" + name;
+  }
+};
+
+la_ssize_t append_cb(struct archive*, void* p, const void* buf, size_t len) {
+  static_cast<std::string*>(p)->append(static_cast<const char*>(buf), len);
+  return static_cast<la_ssize_t>(len);
+}
+
+// A tar of regular files (path -> content), plus symlinks when content starts with "->".
+std::string make_tar(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string out;
+  auto* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(a, &out, nullptr, append_cb, nullptr);
+  for (auto& [path, data] : files) {
+    auto* e = archive_entry_new();
+    archive_entry_set_pathname(e, path.c_str());
+    archive_entry_set_mtime(e, 1600000000, 0);
+    if (data.rfind("->", 0) == 0) {
+      archive_entry_set_mode(e, AE_IFLNK | 0777);
+      archive_entry_set_symlink(e, data.substr(2).c_str());
+      archive_write_header(a, e);
+    } else if (!path.empty() && path.back() == '/') {
+      archive_entry_set_mode(e, AE_IFDIR | 0755);
+      archive_write_header(a, e);
+    } else {
+      archive_entry_set_mode(e, AE_IFREG | 0644);
+      archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
+      archive_write_header(a, e);
+      archive_write_data(a, data.data(), data.size());
+    }
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+// The member names of a tar and how often each occurs.
+std::map<std::string, int> members(const std::string& tar) {
+  std::map<std::string, int> out;
+  auto* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  archive_read_open_memory(a, tar.data(), tar.size());
+  archive_entry* e = nullptr;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+    ++out[archive_entry_pathname(e)];
+  archive_read_free(a);
+  return out;
+}
+
+std::string gzip(const std::string& data) {
+  z_stream zs{};
+  BOOST_REQUIRE(deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  BOOST_REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string config_of(const std::vector<std::string>& diff_ids, const std::string& cmd) {
+  json::array ids;
+  for (auto& d : diff_ids)
+    ids.emplace_back(d);
+  json::object cfg{{"architecture", "amd64"},
+                   {"os", "linux"},
+                   {"created", "2021-01-01T00:00:00Z"},
+                   {"config", json::object{{"Cmd", json::array{cmd}}}},
+                   {"rootfs", json::object{{"type", "layers"}, {"diff_ids", ids}}},
+                   {"history", json::array{}}};
+  return json::serialize(cfg);
+}
+
+// Two layers in a vfs driver and an image made of them.
+struct layered {
+  temp_dir tmp;
+  std::unique_ptr<graph::driver> drv = graph::make_vfs(tmp.sub("vfs"));
+  std::string tar1 = make_tar({{"etc/", ""}, {"etc/hello", "hello\n"}, {"bin/", ""}});
+  std::string tar2 = make_tar({{"etc/world", "world\n"}, {"bin/sh", "->/bin/busybox"}});
+  std::vector<std::string> diff_ids{io::digest_of(tar1), io::digest_of(tar2)};
+  std::vector<std::string> cache_ids{io::random_hex(), io::random_hex()};
+
+  layered() {
+    BOOST_REQUIRE_MESSAGE(drv->apply_layer(cache_ids[0], "", io::string_reader(tar1)),
+                          "apply layer 1");
+    BOOST_REQUIRE_MESSAGE(drv->apply_layer(cache_ids[1], cache_ids[0], io::string_reader(tar2)),
+                          "apply layer 2");
+  }
+
+  export_image image(const std::string& cmd, std::vector<std::string> tags, size_t n = 2) {
+    export_image img;
+    img.diff_ids.assign(diff_ids.begin(), diff_ids.begin() + static_cast<long>(n));
+    img.cache_ids.assign(cache_ids.begin(), cache_ids.begin() + static_cast<long>(n));
+    img.config = config_of(img.diff_ids, cmd);
+    img.id = io::digest_of(img.config);
+    img.repo_tags = std::move(tags);
+    return img;
+  }
+
+  std::string save(const std::vector<export_image>& imgs) {
+    std::string out;
+    auto err = write_save_tar(imgs, *drv, [&out](const char* d, std::size_t n) -> caf::error {
+      out.append(d, n);
+      return caf::none;
+    });
+    BOOST_REQUIRE_MESSAGE(!err, error_message(err));
+    return out;
+  }
+};
+
+std::string sha_of_file(const std::string& path) {
+  auto data = io::read_file(path);
+  BOOST_REQUIRE(data);
+  return io::digest_of(*data);
+}
+
+json::object change(const std::string& base, std::vector<std::string> changes) {
+  auto r = apply_changes(base, changes);
+  BOOST_REQUIRE_MESSAGE(r, why(r));
+  return json::parse(*r).as_object();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(tarexport)
+
+BOOST_AUTO_TEST_CASE(save_then_load_round_trip) {
+  layered l;
+  auto img = l.image("sh", {"busybox:latest", "127.0.0.1:5000/x:1"});
+  auto tar = l.save({img});
+  auto names = members(tar);
+  BOOST_TEST(names.count("manifest.json") == 1u);
+  BOOST_TEST(names.count("repositories") == 1u);
+  BOOST_TEST(names.count(io::digest_hex(img.id) + ".json") == 1u);
+  auto dir = l.tmp.sub("load");
+  auto loaded = unpack_load_tar(io::string_reader(tar), dir);
+  BOOST_REQUIRE_MESSAGE(loaded, why(loaded));
+  BOOST_REQUIRE_EQUAL(loaded->size(), 1u);
+  auto& li = loaded->front();
+  BOOST_TEST(li.config == img.config);
+  BOOST_TEST(li.repo_tags == img.repo_tags);
+  BOOST_REQUIRE_EQUAL(li.layer_paths.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    BOOST_TEST(li.layer_paths[i].rfind(dir, 0) == 0u);
+    BOOST_TEST(sha_of_file(li.layer_paths[i]) == l.diff_ids[i]);
+    auto v1dir = li.layer_paths[i].substr(0, li.layer_paths[i].rfind('/'));
+    BOOST_TEST(*io::read_file(v1dir + "/VERSION") == "1.0");
+    auto v1 = json::parse(*io::read_file(v1dir + "/json")).as_object();
+    BOOST_TEST(v1.at("id").as_string() == v1dir.substr(v1dir.rfind('/') + 1));
+    BOOST_TEST(v1.contains("parent") == (i == 1));
+  }
+  auto repos = json::parse(*io::read_file(dir + "/repositories")).as_object();
+  auto top = li.layer_paths[1].substr(0, li.layer_paths[1].rfind('/'));
+  top = top.substr(top.rfind('/') + 1);
+  BOOST_TEST(repos.at("busybox").at("latest").as_string() == top);
+  BOOST_TEST(repos.at("127.0.0.1:5000/x").at("1").as_string() == top);
+}
+
+BOOST_AUTO_TEST_CASE(shared_layers_written_once) {
+  layered l;
+  auto a = l.image("a", {"a:1"});
+  auto b = l.image("b", {});
+  auto base = l.image("base", {"base:latest"}, 1);
+  auto tar = l.save({a, b, base});
+  int layer_tars = 0;
+  for (auto& [name, n] : members(tar)) {
+    BOOST_TEST(n == 1, name << " written " << n << " times");
+    if (name.size() > 10 && name.substr(name.size() - 10) == "/layer.tar") ++layer_tars;
+  }
+  BOOST_TEST(layer_tars == 2);
+  auto loaded = unpack_load_tar(io::string_reader(tar), l.tmp.sub("load"));
+  BOOST_REQUIRE_MESSAGE(loaded, why(loaded));
+  BOOST_REQUIRE_EQUAL(loaded->size(), 3u);
+  BOOST_TEST((*loaded)[1].repo_tags.empty());
+  BOOST_TEST((*loaded)[1].config == b.config);
+  BOOST_TEST((*loaded)[0].layer_paths == (*loaded)[1].layer_paths);
+  BOOST_REQUIRE_EQUAL((*loaded)[2].layer_paths.size(), 1u);
+  BOOST_TEST((*loaded)[2].layer_paths[0] == (*loaded)[0].layer_paths[0]);
+  auto manifest = json::parse(*io::read_file(l.tmp.path + "/load/manifest.json")).as_array();
+  BOOST_TEST(manifest[1].at("RepoTags").is_null());
+}
+
+BOOST_AUTO_TEST_CASE(gzip_compressed_save_loads) {
+  layered l;
+  auto img = l.image("sh", {"busybox:latest"});
+  auto tar = gzip(l.save({img}));
+  auto loaded = unpack_load_tar(io::string_reader(tar), l.tmp.sub("load"));
+  BOOST_REQUIRE_MESSAGE(loaded, why(loaded));
+  BOOST_TEST(loaded->front().config == img.config);
+  BOOST_TEST(sha_of_file(loaded->front().layer_paths[1]) == l.diff_ids[1]);
+}
+
+BOOST_AUTO_TEST_CASE(writer_failure_is_reported) {
+  layered l;
+  int calls = 0;
+  auto err = write_save_tar({l.image("sh", {})}, *l.drv, [&calls](const char*, std::size_t) {
+    ++calls;
+    return make_error(ec::system, "disk full");
+  });
+  BOOST_REQUIRE(err);
+  BOOST_TEST(error_message(err) == "disk full");
+  BOOST_TEST(calls == 1); // nothing is written after a failure
+  // a layer the driver does not have: an error, and no tar trailer after it
+  auto img = l.image("sh", {});
+  img.cache_ids[1] = "missing";
+  std::string out;
+  err = write_save_tar({img}, *l.drv, [&out](const char* d, std::size_t n) -> caf::error {
+    out.append(d, n);
+    return caf::none;
+  });
+  BOOST_TEST(static_cast<bool>(err));
+}
+
+BOOST_AUTO_TEST_CASE(no_manifest_fails) {
+  temp_dir tmp;
+  auto tar = make_tar({{"foo/", ""}, {"foo/layer.tar", "x"}});
+  auto r = unpack_load_tar(io::string_reader(tar), tmp.sub("a"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(http_status(r.error()) == 400u);
+  BOOST_TEST(why(r).find("no manifest.json") != std::string::npos, why(r));
+  auto legacy = make_tar({{"repositories", "{}"}});
+  r = unpack_load_tar(io::string_reader(legacy), tmp.sub("b"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(why(r).find("not supported") != std::string::npos, why(r));
+  r = unpack_load_tar(io::string_reader(make_tar({{"manifest.json", "{nope"}})), tmp.sub("c"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(why(r).find("manifest.json") != std::string::npos, why(r));
+}
+
+BOOST_AUTO_TEST_CASE(hostile_paths_fail) {
+  temp_dir tmp;
+  // a member escaping the directory
+  auto r = unpack_load_tar(io::string_reader(make_tar({{"../evil", "x"}})), tmp.sub("a"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(!io::read_file(tmp.path + "/evil"));
+  // manifest entries escaping the directory, directly or through a symlink
+  std::string m1 = R"([{"Config":"../../etc/passwd","RepoTags":null,"Layers":[]}])";
+  r = unpack_load_tar(io::string_reader(make_tar({{"manifest.json", m1}})), tmp.sub("b"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(why(r).find("escapes") != std::string::npos, why(r));
+  std::string m2 = R"([{"Config":"c.json","RepoTags":null,"Layers":["l/layer.tar"]}])";
+  r = unpack_load_tar(
+      io::string_reader(make_tar(
+          {{"manifest.json", m2}, {"c.json", "{}"}, {"l/", ""}, {"l/layer.tar", "->/etc/passwd"}})),
+      tmp.sub("c"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(why(r).find("escapes") != std::string::npos, why(r));
+  // a missing config
+  std::string m3 = R"([{"Config":"gone.json","RepoTags":["x:1"],"Layers":[]}])";
+  r = unpack_load_tar(io::string_reader(make_tar({{"manifest.json", m3}})), tmp.sub("d"));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(why(r).find("gone.json") != std::string::npos, why(r));
+}
+
+BOOST_AUTO_TEST_CASE(changes_table) {
+  auto c = change("", {"CMD [\"echo\",\"hi\"]", "ENTRYPOINT /bin/run --x"});
+  BOOST_TEST(json::serialize(c.at("Cmd")) == R"(["echo","hi"])");
+  BOOST_TEST(json::serialize(c.at("Entrypoint")) == R"(["/bin/sh","-c","/bin/run --x"])");
+  c = change("", {"cmd echo hi"});
+  BOOST_TEST(json::serialize(c.at("Cmd")) == R"(["/bin/sh","-c","echo hi"])");
+  c = change(R"({"Env":["PATH=/bin","A=0"]})", {"ENV A=1 B=\"two words\"", "ENV C some value"});
+  BOOST_TEST(json::serialize(c.at("Env")) == R"(["PATH=/bin","A=1","B=two words","C=some value"])");
+  c = change("", {"EXPOSE 80 53/udp 8000-8001"});
+  BOOST_TEST(json::serialize(c.at("ExposedPorts")) ==
+             R"({"80/tcp":{},"53/udp":{},"8000/tcp":{},"8001/tcp":{}})");
+  c = change("", {"LABEL a=b \"c d\"=e", "LABEL legacy form value"});
+  BOOST_TEST(json::serialize(c.at("Labels")) == R"({"a":"b","c d":"e","legacy":"form value"})");
+  c = change(R"({"WorkingDir":"/srv"})",
+             {"USER nobody:nogroup", "WORKDIR app/../web", "STOPSIGNAL SIGKILL"});
+  BOOST_TEST(c.at("User").as_string() == "nobody:nogroup");
+  BOOST_TEST(c.at("WorkingDir").as_string() == "/srv/web");
+  BOOST_TEST(c.at("StopSignal").as_string() == "SIGKILL");
+  c = change("", {"VOLUME [\"/data\", \"/logs\"]", "VOLUME /cache /tmp/x"});
+  BOOST_TEST(json::serialize(c.at("Volumes")) ==
+             R"({"/data":{},"/logs":{},"/cache":{},"/tmp/x":{}})");
+  c = change("", {"ONBUILD RUN make", "onbuild ADD . /src"});
+  BOOST_TEST(json::serialize(c.at("OnBuild")) == R"(["RUN make","ADD . /src"])");
+  c = change(R"({"Hostname":"h","Cmd":["x"]})", {});
+  BOOST_TEST(c.at("Hostname").as_string() == "h");
+
+  auto bad = apply_changes("", {"RUN make"});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(error_message(bad.error()) == "run is not a valid change command");
+  BOOST_TEST(http_status(bad.error()) == 400u);
+  BOOST_TEST(!apply_changes("", {"EXPOSE 99999"}));
+  BOOST_TEST(!apply_changes("", {"ENV"}));
+  BOOST_TEST(!apply_changes("", {"FROM busybox"}));
+}
+
+BOOST_AUTO_TEST_CASE(import_config_fields) {
+  auto diff = io::digest_of("layer");
+  auto text = import_config("amd64", diff, R"({"Cmd":["sh"]})", "", 1609459200123456000);
+  auto c = json::parse(text).as_object();
+  BOOST_TEST(c.at("architecture").as_string() == "amd64");
+  BOOST_TEST(c.at("os").as_string() == "linux");
+  BOOST_TEST(c.at("created").as_string() == "2021-01-01T00:00:00.123456Z");
+  BOOST_TEST(c.at("comment").as_string() == "Imported from -");
+  BOOST_TEST(json::serialize(c.at("config")) == R"({"Cmd":["sh"]})");
+  BOOST_TEST(c.at("rootfs").at("type").as_string() == "layers");
+  BOOST_TEST(json::serialize(c.at("rootfs").at("diff_ids")) == "[\"" + diff + "\"]");
+  auto& h = c.at("history").as_array();
+  BOOST_REQUIRE_EQUAL(h.size(), 1u);
+  BOOST_TEST(h[0].at("created").as_string() == "2021-01-01T00:00:00.123456Z");
+  BOOST_TEST(h[0].at("comment").as_string() == "Imported from -");
+  c = json::parse(import_config("arm64", diff, "", "my import", 1609459200000000000)).as_object();
+  BOOST_TEST(c.at("created").as_string() == "2021-01-01T00:00:00Z");
+  BOOST_TEST(c.at("comment").as_string() == "my import");
+  BOOST_TEST(c.at("config").as_object().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
