@@ -3,16 +3,20 @@
 # fixture registry into an empty store, 5 times; prints the median wall time and the layer time
 # split (download, sha256, decompress, extract) that berthd logs for each pull. Needs root (the
 # fixtures and overlay2).
-# Usage: bench/pull.sh [BUILD_DIR] [STORAGE_DRIVER]   (builds nothing; run scripts/build.sh first)
+# Usage: bench/pull.sh [BUILD_DIR] [STORAGE_DRIVER] [DATA_PARENT]
+#   DATA_PARENT: where the data root goes (default: a temp dir under /tmp; /dev/shm takes the
+#   disk's file-creation cost out of the figures). Builds nothing; run scripts/build.sh first.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-"$top/build"}
 driver=${2:-overlay2}
 tmp=$(mktemp -d)
+data_parent=${3:-$tmp}
+data=$(mktemp -d "$data_parent/berth-bench-data.XXXXXX")
 cleanup() {
   [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   bash "$top/tests/fixtures/images.sh" stop "$tmp/fx" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$data"
 }
 trap cleanup EXIT
 bash "$top/tests/fixtures/images.sh" start "$tmp/fx" >/dev/null
@@ -22,8 +26,8 @@ ref="$REGISTRY/multilayer:latest"
 echo "{}" >"$tmp/daemon.json"
 times=()
 for run in 1 2 3 4 5; do
-  rm -rf "$tmp/data"
-  "$build/berthd" -H "unix://$tmp/berth.sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
+  rm -rf "$data/root"
+  "$build/berthd" -H "unix://$tmp/berth.sock" --data-root "$data/root" --exec-root "$tmp/exec" \
     --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" -s "$driver" >"$tmp/log.$run" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
@@ -40,4 +44,4 @@ for run in 1 2 3 4 5; do
   grep -o 'layer time split: .*' "$tmp/log.$run" | sed "s/^/run $run: /"
 done
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)
-echo "docker pull $ref ($driver), empty store: median ${median} ms (runs: ${times[*]} ms)"
+echo "docker pull $ref ($driver, data under $data_parent), empty store: median ${median} ms (runs: ${times[*]} ms)"

@@ -40,6 +40,7 @@ namespace {
 constexpr auto connect_timeout = std::chrono::seconds(30);   // TCP connect + TLS handshake
 constexpr auto io_timeout = std::chrono::seconds(60);        // read/write inactivity
 constexpr std::size_t manifest_limit = 4u << 20;             // a manifest body
+constexpr std::size_t body_read_buffer = 256u << 10;         // socket reads of a body
 constexpr std::size_t error_body_limit = 64u << 10;          // an error body we parse
 constexpr std::size_t token_body_limit = 1u << 20;           // a token server reply
 constexpr std::uint32_t header_limit = 64u << 10;            // response headers (long Locations)
@@ -473,6 +474,9 @@ struct response {
   /// Up to `len` body bytes; 0 at the end of the body.
   caf::expected<std::size_t> read(char* out, std::size_t len) {
     if (len == 0) return std::size_t{0};
+    // Beast reads at most the buffer's free capacity (512 bytes after a header): give it room,
+    // or a 20 MB layer takes 40000 system calls
+    if (buf.capacity() < body_read_buffer) buf.reserve(body_read_buffer);
     while (!parser.is_done()) {
       auto& body = parser.get().body();
       body.data = out;

@@ -235,6 +235,62 @@ BOOST_AUTO_TEST_CASE(images_inspect_history_tag_rmi) {
     BOOST_TEST(contains(events.out, std::string{action} + "\n"), events.out);
 }
 
+BOOST_AUTO_TEST_CASE(save_rmi_load_round_trip_and_import) {
+  berthd d;
+  temp_dir work;
+  auto ref = reg() + "/multilayer:latest";
+  BOOST_REQUIRE(sh(d.docker("pull -q " + ref), 300s).exit_code == 0);
+  auto id = sh(d.docker("image inspect --format '{{.Id}}' " + ref)).out;
+  auto save = sh(d.docker("save -o " + work.file("img.tar") + " " + ref), 120s);
+  BOOST_TEST(save.exit_code == 0, save.err);
+  // docker's layout: manifest.json, repositories, the config, and layer tars whose sha256 are
+  // the image's diff IDs (so dockerd can load it)
+  auto listing = sh("tar tf " + work.file("img.tar")).out;
+  BOOST_TEST(contains(listing, "manifest.json"), listing);
+  BOOST_TEST(contains(listing, "repositories"), listing);
+  BOOST_TEST(contains(listing, id.substr(7, 64) + ".json"), listing);
+  auto diff_ids = sh(d.docker("image inspect --format '{{range .RootFS.Layers}}{{.}} {{end}}' " +
+                              ref))
+                      .out;
+  auto layer_sums = sh("mkdir -p " + work.file("x") + " && tar -C " + work.file("x") + " -xf " +
+                       work.file("img.tar") + " && sha256sum " + work.file("x") +
+                       "/*/layer.tar | cut -c1-64")
+                        .out;
+  std::size_t pos = 0, n = 0;
+  while ((pos = layer_sums.find('\n', pos)) != std::string::npos) {
+    auto sum = layer_sums.substr(pos - 64, 64);
+    BOOST_TEST(contains(diff_ids, "sha256:" + sum), sum << " not in " << diff_ids);
+    ++pos;
+    ++n;
+  }
+  BOOST_TEST(n == 4u);
+  BOOST_REQUIRE(sh(d.docker("rmi " + ref)).exit_code == 0);
+  auto load = sh(d.docker("load -i " + work.file("img.tar")), 120s);
+  BOOST_TEST(load.exit_code == 0, load.out + load.err + d.log());
+  BOOST_TEST(load.out == "Loaded image: " + ref + "\n", load.out);
+  BOOST_TEST(sh(d.docker("image inspect --format '{{.Id}}' " + ref)).out == id);
+  // stdin works too, and a second load reuses everything
+  auto again = sh("cat " + work.file("img.tar") + " | " + d.docker("load"), 120s);
+  BOOST_TEST(again.exit_code == 0, again.err);
+  // import: a rootfs tar with changes and a message
+  sh("mkdir -p " + work.file("rootfs/etc") + " && echo hi >" + work.file("rootfs/etc/hello"));
+  auto import = sh("tar -C " + work.file("rootfs") + " -cf - . | " +
+                   d.docker("import -c 'ENV A=b' -c 'CMD [\"sh\"]' -m imported - mine:v1"),
+                   60s);
+  BOOST_TEST(import.exit_code == 0, import.err + d.log());
+  BOOST_TEST(import.out.rfind("sha256:", 0) == 0u, import.out);
+  auto config = sh(d.docker("image inspect --format '{{json .Config.Env}} {{json .Config.Cmd}} "
+                            "{{.Comment}} {{len .RootFS.Layers}}' mine:v1"));
+  BOOST_TEST(config.out == "[\"A=b\"] [\"sh\"] imported 1\n", config.out);
+  auto bad = sh("echo notatar | " + d.docker("load"), 60s);
+  BOOST_TEST(bad.exit_code != 0);
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter type=image "
+                            "--format '{{.Action}}'"),
+                   20s);
+  for (auto action : {"save", "load", "import"})
+    BOOST_TEST(contains(events.out, std::string{action} + "\n"), events.out);
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_pulls_share_layers) {
   berthd d;
   auto ref = reg() + "/multilayer:latest";
