@@ -1,6 +1,7 @@
 // Image routes (see images.hpp).
 #include "api/images.hpp"
 
+#include "actors/images/store.hpp"
 #include "actors/log.hpp"
 
 #include <boost/json.hpp>
@@ -65,19 +66,8 @@ std::string string_field(const json::value& v, const char* key) {
 }
 
 int64_t created_seconds(const json::value& config) {
-  auto created = string_field(config, "created");
-  if (created.empty()) return 0;
-  // YYYY-MM-DDTHH:MM:SS...; the store's parser handles offsets and fractions
-  std::tm tm{};
-  int y, mo, d, h, mi, s;
-  if (std::sscanf(created.c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) return 0;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return static_cast<int64_t>(timegm(&tm));
+  auto t = parse_rfc3339(string_field(config, "created"));
+  return t ? *t / 1000000000 : 0;
 }
 
 json::value labels_of(const json::value& config) {

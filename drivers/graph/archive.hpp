@@ -41,8 +41,8 @@ struct extract_stats {
 /// When `split_path` is not empty, the tar-split record (every header and padding byte, plus
 /// references to file payloads) is written there so that rebuild_tar can reproduce the exact
 /// bytes of the tar from the extracted tree.
-caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root,
-                                       whiteout_mode mode, const extract_limits& limits = {},
+caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root, whiteout_mode mode,
+                                       const extract_limits& limits = {},
                                        const std::string& split_path = {});
 
 /// Rebuild the exact bytes of a layer tar from its tar-split record and the tree the files were

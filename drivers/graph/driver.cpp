@@ -1,8 +1,9 @@
 // Graph driver selection: the valid names, the overlayfs capability probe and make_driver.
 // Each driver's home is `<data-root>/<name>`. Also the few helpers both drivers share
-// (graph::detail, declared where used since driver.hpp is the fixed public interface).
+// (graph::detail, declared in drivers/graph/detail.hpp).
 #include "drivers/graph/driver.hpp"
 
+#include "drivers/graph/detail.hpp"
 #include "messages/error.hpp"
 
 #include <dirent.h>
@@ -24,6 +25,23 @@
 namespace berth::graph {
 
 namespace detail {
+
+caf::expected<std::vector<std::string>> list_fd(int fd) {
+  int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = own >= 0 ? ::fdopendir(own) : nullptr;
+  if (!d) {
+    auto err = make_error(ec::system, std::string{"opendir: "} + std::strerror(errno));
+    if (own >= 0) ::close(own);
+    return err;
+  }
+  std::vector<std::string> out;
+  while (auto* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+      out.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 caf::error check_id(const std::string& id) {
   if (id.empty() || id == "." || id == ".." || id == "l" || id.size() > 255 ||

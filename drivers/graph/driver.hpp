@@ -45,8 +45,8 @@ public:
   /// Create layer `id` on `parent` ("" = base layer) from an uncompressed layer tar; keeps the
   /// tar-split record so layer_tar can reproduce the exact bytes. On failure the half layer is
   /// removed. Fails with ec::conflict when `id` exists.
-  virtual caf::expected<extract_stats> apply_layer(const std::string& id,
-                                                   const std::string& parent, io::reader tar,
+  virtual caf::expected<extract_stats> apply_layer(const std::string& id, const std::string& parent,
+                                                   io::reader tar,
                                                    const extract_limits& limits = {}) = 0;
   /// The exact tar that made layer `id` (docker save).
   virtual caf::error layer_tar(const std::string& id, io::writer out) = 0;

@@ -3,6 +3,7 @@
 #include "drivers/graph/archive.hpp"
 
 #include "messages/error.hpp"
+#include "tests/unit/util.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -22,29 +23,9 @@
 
 using namespace berth;
 using namespace berth::graph;
+using namespace berth::test;
 
 namespace {
-
-// The message of a failed expected (never touches the error of a value).
-template <class T> std::string why(const caf::expected<T>& x) {
-  return x ? std::string{"ok"} : error_message(x.error());
-}
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char t[] = "/tmp/berth-archive-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(t) != nullptr);
-    path = t;
-  }
-  ~temp_dir() { io::remove_all(path); }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::string sub(const std::string& name) const {
-    io::mkdir_all(path + "/" + name);
-    return path + "/" + name;
-  }
-};
 
 bool as_root() {
   if (::geteuid() == 0) return true;

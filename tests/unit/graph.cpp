@@ -3,6 +3,7 @@
 #include "drivers/graph/driver.hpp"
 
 #include "messages/error.hpp"
+#include "tests/unit/util.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -20,25 +21,9 @@
 
 using namespace berth;
 using namespace berth::graph;
+using namespace berth::test;
 
 namespace {
-
-// The message of a failed expected (never touches the error of a value).
-template <class T> std::string why(const caf::expected<T>& x) {
-  return x ? std::string{"ok"} : error_message(x.error());
-}
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char t[] = "/tmp/berth-graph-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(t) != nullptr);
-    path = t;
-  }
-  ~temp_dir() { io::remove_all(path); }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
 
 std::vector<std::string> available_drivers() {
   std::vector<std::string> out{"vfs"};

@@ -9,14 +9,12 @@
 #include "api/images.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
+#include "tests/unit/util.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <zlib.h>
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -27,49 +25,9 @@
 
 using namespace berth;
 using namespace std::chrono_literals;
+using berth::test::gzip;
 
 namespace {
-
-/// A tar with the given files (path -> content).
-std::string make_tar(const std::map<std::string, std::string>& files) {
-  std::string out;
-  auto* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* p, const void* buf, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(p)->append(static_cast<const char*>(buf), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
-  for (auto& [path, content] : files) {
-    auto* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, content.data(), content.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-std::string gzip(const std::string& data) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 /// One fake image: gzip'd layers and a config naming their diff IDs.
 struct fake_image {
@@ -77,11 +35,11 @@ struct fake_image {
   std::vector<std::string> blobs;
   resolved_image resolved;
 
-  explicit fake_image(std::vector<std::map<std::string, std::string>> layers,
+  explicit fake_image(std::vector<std::vector<std::pair<std::string, std::string>>> layers,
                       std::string created = "2024-01-02T03:04:05Z") {
     std::string diff_ids;
     for (auto& files : layers) {
-      tars.push_back(make_tar(files));
+      tars.push_back(test::make_tar(files));
       blobs.push_back(gzip(tars.back()));
       if (!diff_ids.empty()) diff_ids += ",";
       diff_ids += "\"" + io::digest_of(tars.back()) + "\"";

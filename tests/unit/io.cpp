@@ -3,36 +3,16 @@
 
 #include "drivers/io.hpp"
 #include "messages/error.hpp"
-
-#include <zlib.h>
-#include <zstd.h>
+#include "tests/unit/util.hpp"
 
 #include <cstdlib>
 #include <unistd.h>
 
 using namespace berth;
+using berth::test::gzip;
+using berth::test::zstd;
 
 namespace {
-
-std::string gzip(const std::string& data) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-std::string zstd(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  out.resize(ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3));
-  return out;
-}
 
 std::string pattern(std::size_t n) {
   std::string s;

@@ -3,13 +3,13 @@
 #include "actors/images/tarexport.hpp"
 
 #include "messages/error.hpp"
+#include "tests/unit/util.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <zlib.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,64 +20,10 @@
 
 using namespace berth;
 using namespace berth::images;
+using namespace berth::test;
 namespace json = boost::json;
 
 namespace {
-
-template <class T> std::string why(const caf::expected<T>& x) {
-  return x ? std::string{"ok"} : error_message(x.error());
-}
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char t[] = "/tmp/berth-tarexport-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(t) != nullptr);
-    path = t;
-  }
-  ~temp_dir() { io::remove_all(path); }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::string sub(const std::string& name) const {
-    io::mkdir_all(path + "/" + name);
-    return path + "/" + name;
-  }
-};
-
-la_ssize_t append_cb(struct archive*, void* p, const void* buf, size_t len) {
-  static_cast<std::string*>(p)->append(static_cast<const char*>(buf), len);
-  return static_cast<la_ssize_t>(len);
-}
-
-// A tar of regular files (path -> content), plus symlinks when content starts with "->".
-std::string make_tar(const std::vector<std::pair<std::string, std::string>>& files) {
-  std::string out;
-  auto* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(a, &out, nullptr, append_cb, nullptr);
-  for (auto& [path, data] : files) {
-    auto* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    archive_entry_set_mtime(e, 1600000000, 0);
-    if (data.rfind("->", 0) == 0) {
-      archive_entry_set_mode(e, AE_IFLNK | 0777);
-      archive_entry_set_symlink(e, data.substr(2).c_str());
-      archive_write_header(a, e);
-    } else if (!path.empty() && path.back() == '/') {
-      archive_entry_set_mode(e, AE_IFDIR | 0755);
-      archive_write_header(a, e);
-    } else {
-      archive_entry_set_mode(e, AE_IFREG | 0644);
-      archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-      archive_write_header(a, e);
-      archive_write_data(a, data.data(), data.size());
-    }
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
 
 // The member names of a tar and how often each occurs.
 std::map<std::string, int> members(const std::string& tar) {
@@ -89,20 +35,6 @@ std::map<std::string, int> members(const std::string& tar) {
   while (archive_read_next_header(a, &e) == ARCHIVE_OK)
     ++out[archive_entry_pathname(e)];
   archive_read_free(a);
-  return out;
-}
-
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  BOOST_REQUIRE(deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  BOOST_REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
   return out;
 }
 

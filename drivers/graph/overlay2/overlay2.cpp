@@ -13,6 +13,7 @@
 //   home/<id>/merged/       mount point of the stacked view
 //   home/<id>/tar-split     the tar-split record of an image layer (drivers/graph/archive.cpp)
 // Mounts use absolute lowerdir paths under home/l; a stack whose options exceed a page fails.
+#include "drivers/graph/detail.hpp"
 #include "drivers/graph/driver.hpp"
 
 #include "messages/error.hpp"
@@ -38,12 +39,7 @@
 
 namespace berth::graph {
 
-namespace detail { // defined in drivers/graph/driver.cpp
-caf::error check_id(const std::string& id);
-std::vector<std::string> list_names(const std::string& dir);
-std::string backing_fs(const std::string& dir);
-caf::error create_init_files(const std::string& root);
-} // namespace detail
+using detail::list_fd;
 
 namespace {
 
@@ -88,23 +84,6 @@ bool stat_beneath(int rootfd, const std::string& rel, struct stat& st) {
   bool ok = ::fstat(static_cast<int>(fd), &st) == 0;
   ::close(static_cast<int>(fd));
   return ok;
-}
-
-caf::expected<std::vector<std::string>> list_fd(int fd) {
-  int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* d = own >= 0 ? ::fdopendir(own) : nullptr;
-  if (!d) {
-    auto err = sys_error("opendir");
-    if (own >= 0) ::close(own);
-    return err;
-  }
-  std::vector<std::string> out;
-  while (auto* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-      out.emplace_back(e->d_name);
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 bool is_whiteout(const struct stat& st) {

@@ -8,6 +8,7 @@
 //   home/split/<id>    the tar-split record of an image layer (see drivers/graph/archive.cpp)
 // A container's layers are `<id>-init` (a copy of the image's top layer plus Docker's init files)
 // and `<id>` (a copy of the init layer), both ordinary layers here.
+#include "drivers/graph/detail.hpp"
 #include "drivers/graph/driver.hpp"
 
 #include "messages/error.hpp"
@@ -29,12 +30,7 @@
 
 namespace berth::graph {
 
-namespace detail { // defined in drivers/graph/driver.cpp
-caf::error check_id(const std::string& id);
-std::vector<std::string> list_names(const std::string& dir);
-std::string backing_fs(const std::string& dir);
-caf::error create_init_files(const std::string& root);
-} // namespace detail
+using detail::list_fd;
 
 namespace {
 
@@ -55,24 +51,6 @@ caf::error sys_error(const std::string& what, int err = errno) {
 
 std::string proc_path(int dirfd, const std::string& name) {
   return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
-}
-
-// Entry names of the open directory `fd`, sorted.
-caf::expected<std::vector<std::string>> list_fd(int fd) {
-  int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* d = own >= 0 ? ::fdopendir(own) : nullptr;
-  if (!d) {
-    auto err = sys_error("opendir");
-    if (own >= 0) ::close(own);
-    return err;
-  }
-  std::vector<std::string> out;
-  while (auto* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-      out.emplace_back(e->d_name);
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 caf::error copy_xattrs(const std::string& src, const std::string& dst) {
