@@ -135,6 +135,7 @@ system_info make_info(const engine_state& st) {
   info.host = st.opts.host;
   info.config = st.opts.config;
   info.storage_driver = st.opts.storage_driver;
+  info.driver_status = st.opts.driver_status;
   info.fds = host::open_fds();
   info.threads = host::thread_count();
   info.system_time_nano = std::chrono::duration_cast<std::chrono::nanoseconds>(

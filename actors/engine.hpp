@@ -22,6 +22,7 @@ struct engine_options {
   host_facts host;
   std::string engine_id;      // persisted under the data root by the daemon
   std::string storage_driver; // resolved name
+  std::vector<std::vector<std::string>> driver_status; // the driver's [name, value] pairs
 };
 
 /// Spawn the engine; fails when the options are unusable.

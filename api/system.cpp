@@ -198,7 +198,10 @@ std::string encode_info(const system_info& info) {
   out["ContainersStopped"] = info.containers_stopped;
   out["Images"] = info.images;
   out["Driver"] = info.storage_driver;
-  out["DriverStatus"] = json::array{};
+  json::array status;
+  for (auto& pair : info.driver_status)
+    status.emplace_back(strings(pair));
+  out["DriverStatus"] = std::move(status);
   out["Plugins"] = json::object{{"Volume", json::array{}},
                                 {"Network", json::array{}},
                                 {"Authorization", nullptr},

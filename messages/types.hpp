@@ -200,6 +200,7 @@ struct system_info {
   host_facts host;
   daemon_config config;
   std::string storage_driver; // resolved (flag, or the best the kernel supports)
+  std::vector<std::vector<std::string>> driver_status; // DriverStatus: [name, value] pairs
   int64_t containers = 0;
   int64_t containers_running = 0;
   int64_t containers_paused = 0;
@@ -214,8 +215,9 @@ struct system_info {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, system_info& x) {
   return f(caf::meta::type_name("berth.system_info"), x.id, x.host, x.config, x.storage_driver,
-           x.containers, x.containers_running, x.containers_paused, x.containers_stopped, x.images,
-           x.event_listeners, x.fds, x.threads, x.system_time_nano, x.warnings);
+           x.driver_status, x.containers, x.containers_running, x.containers_paused,
+           x.containers_stopped, x.images, x.event_listeners, x.fds, x.threads, x.system_time_nano,
+           x.warnings);
 }
 
 // -- images ---------------------------------------------------------------------------------------

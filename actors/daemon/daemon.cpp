@@ -215,7 +215,10 @@ int run(int argc, char** argv) {
   std::shared_ptr<api::server> server; // outlives the actor system: sessions hold its sockets
   berth_system_config sys_cfg{facts.ncpu};
   caf::actor_system sys{sys_cfg};
-  auto engine = spawn_engine(sys, engine_options{cfg, facts, *id, storage});
+  std::vector<std::vector<std::string>> driver_status;
+  for (auto& [k, v] : driver->status())
+    driver_status.push_back({k, v});
+  auto engine = spawn_engine(sys, engine_options{cfg, facts, *id, storage, driver_status});
   if (!engine) {
     BLOG(error, "daemon") << error_message(engine.error());
     return 1;

@@ -33,11 +33,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -588,14 +595,186 @@ struct archive_reader {
   ~archive_reader() { archive_read_free(a); }
 };
 
+// Small regular files are created, written and given their metadata by worker threads while the
+// main thread parses on: file creation dominates extraction time on some filesystems. A task owns
+// copies of everything it needs (never a libarchive object). The extractor waits for all tasks
+// (barrier) before any entry that could touch a path a task is still writing.
+constexpr std::size_t async_file_max = 1u << 20;     // payload bytes of a file handed off
+constexpr std::size_t async_queue_max = 64;          // queued tasks
+constexpr std::size_t async_queue_bytes = 16u << 20; // queued payload bytes
+constexpr unsigned async_workers = 2;
+
+struct file_task {
+  uint64_t seq = 0;
+  unique_fd dfd; // the parent directory (O_PATH)
+  std::string base;
+  std::string name; // the tar member name, for errors
+  int64_t declared = 0;
+  std::vector<std::pair<int64_t, std::string>> chunks; // offset, bytes
+  std::size_t bytes = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  timespec ts[2]{};
+};
+
+class file_pool {
+public:
+  explicit file_pool(bool root) : root_(root) {}
+  file_pool(const file_pool&) = delete;
+  file_pool& operator=(const file_pool&) = delete;
+  ~file_pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_)
+      t.join();
+  }
+
+  // Whether `path` or one of its parents is still being written by a task.
+  bool conflicts(const std::string& path) const {
+    if (pending_.empty()) return false;
+    std::string p = path;
+    while (true) {
+      if (pending_.count(p)) return true;
+      auto slash = p.rfind('/');
+      if (slash == std::string::npos) return false;
+      p.resize(slash);
+    }
+  }
+
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+
+  void submit(file_task t, const std::string& path) {
+    pending_.insert(path);
+    std::unique_lock<std::mutex> lk(mu_);
+    t.seq = next_seq_++;
+    if (threads_.empty()) start();
+    if (threads_.empty()) { // no thread could be started: run it here
+      lk.unlock();
+      auto e = run(t);
+      lk.lock();
+      record(std::move(e), t.seq);
+      return;
+    }
+    space_cv_.wait(lk, [&] {
+      return queue_.empty() ||
+             (queue_.size() < async_queue_max && queued_bytes_ + t.bytes <= async_queue_bytes);
+    });
+    queued_bytes_ += t.bytes;
+    queue_.push_back(std::move(t));
+    lk.unlock();
+    work_cv_.notify_one();
+  }
+
+  // Waits for every task; returns the error of the earliest failed one (in tar order).
+  caf::error barrier() {
+    std::unique_lock<std::mutex> lk(mu_);
+    idle_cv_.wait(lk, [&] { return queue_.empty() && busy_ == 0; });
+    pending_.clear();
+    return err_;
+  }
+
+private:
+  void start() {
+    try {
+      for (unsigned i = 0; i < async_workers; ++i)
+        threads_.emplace_back([this] { work(); });
+    } catch (const std::system_error&) {
+      // Fewer workers (possibly none) is fine.
+    }
+  }
+
+  void record(caf::error e, uint64_t seq) {
+    if (e && (!err_ || seq < err_seq_)) {
+      err_ = std::move(e);
+      err_seq_ = seq;
+      failed_.store(true, std::memory_order_release);
+    }
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (true) {
+      work_cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto t = std::make_unique<file_task>(std::move(queue_.front()));
+      queue_.pop_front();
+      queued_bytes_ -= t->bytes;
+      ++busy_;
+      bool skip = err_ && t->seq > err_seq_; // extraction stops at the first error
+      lk.unlock();
+      space_cv_.notify_one();
+      caf::error e = skip ? caf::error{} : run(*t);
+      auto seq = t->seq;
+      t.reset();
+      lk.lock();
+      record(std::move(e), seq);
+      --busy_;
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+    }
+  }
+
+  // Create, write, then owner, mode (chown clears setuid), xattrs, times: as the main thread does.
+  caf::error run(const file_task& t) const {
+    unique_fd fd{::openat(t.dfd.fd, t.base.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
+    if (!fd) return sys_error("create " + t.name);
+    for (auto& [off0, data] : t.chunks) {
+      const char* p = data.data();
+      size_t len = data.size();
+      auto off = static_cast<off_t>(off0);
+      while (len > 0) {
+        auto w = ::pwrite(fd.fd, p, len, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return sys_error("write " + t.name);
+        p += w;
+        len -= static_cast<size_t>(w);
+        off += w;
+      }
+    }
+    if (::ftruncate(fd.fd, t.declared) != 0) return sys_error("truncate " + t.name);
+    if (::fchown(fd.fd, t.uid, t.gid) != 0 && (root_ || errno != EPERM))
+      return sys_error("chown " + t.name);
+    if (::fchmod(fd.fd, t.mode) != 0) return sys_error("chmod " + t.name);
+    for (auto& [xn, xv] : t.xattrs) {
+      if (::fsetxattr(fd.fd, xn.c_str(), xv.data(), xv.size(), 0) != 0) {
+        if (errno == ENOTSUP || errno == EPERM || errno == EOPNOTSUPP) continue;
+        return sys_error("set xattr " + xn + " on " + t.name);
+      }
+    }
+    if (::futimens(fd.fd, t.ts) != 0) return sys_error("set mtime of " + t.name);
+    return {};
+  }
+
+  bool root_;
+  std::unordered_set<std::string> pending_; // main thread only
+  std::mutex mu_;
+  std::condition_variable work_cv_, space_cv_, idle_cv_;
+  std::deque<file_task> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::size_t busy_ = 0;
+  bool stop_ = false;
+  uint64_t next_seq_ = 0;
+  caf::error err_;
+  uint64_t err_seq_ = 0;
+  std::atomic<bool> failed_{false};
+  std::vector<std::thread> threads_;
+};
+
 class extractor {
 public:
   extractor(int rootfd, whiteout_mode mode, const extract_limits& limits, split_recorder* split)
-      : rootfd_(rootfd), mode_(mode), limits_(limits), split_(split), root_(geteuid() == 0) {}
+      : rootfd_(rootfd), mode_(mode), limits_(limits), split_(split), root_(geteuid() == 0),
+        pool_(root_) {}
 
   extract_stats stats;
 
   caf::error entry(struct archive* a, struct archive_entry* e) {
+    if (pool_.failed()) return pool_.barrier(); // a file before this entry failed
     if (++stats.entries > limits_.max_entries)
       return make_error(ec::invalid_argument, "layer exceeds the entry count limit (" +
                                                   std::to_string(limits_.max_entries) + ")");
@@ -632,7 +811,11 @@ public:
     return {};
   }
 
+  // Waits for the files still being written; their first error, if any.
+  caf::error drain() { return pool_.barrier(); }
+
   caf::error finish() {
+    if (auto err = pool_.barrier()) return err;
     // Directory mtimes last, deepest first, so writing their contents does not change them.
     for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
       unique_fd fd{open_beneath(rootfd_, it->first, O_RDONLY | O_DIRECTORY, false)};
@@ -651,6 +834,15 @@ private:
                       const std::vector<std::string>& comps, std::optional<std::size_t> ref) {
     auto type = archive_entry_filetype(e);
     const char* hardlink = archive_entry_hardlink(e);
+    // Only a small plain file whose path (and parents) no task is writing may be handed off;
+    // anything else first waits for every pending file.
+    bool async = type == AE_IFREG && !hardlink && !comps.empty() &&
+                 comps.back().rfind(".wh.", 0) != 0 && archive_entry_size_is_set(e) &&
+                 archive_entry_size(e) >= 0 &&
+                 static_cast<uint64_t>(archive_entry_size(e)) <= async_file_max &&
+                 archive_entry_sparse_count(e) == 0 && !pool_.conflicts(join(comps, comps.size()));
+    if (!async)
+      if (auto err = pool_.barrier()) return err;
     if (comps.empty()) { // the root itself
       if (type != AE_IFDIR || hardlink)
         return bad_entry(name, "the layer root must be a directory");
@@ -669,6 +861,8 @@ private:
     struct stat st;
     bool exists = ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     bool merge = exists && S_ISDIR(st.st_mode) && type == AE_IFDIR && !hardlink;
+    if (exists && async) // it may be a directory tasks are writing into
+      if (auto err = pool_.barrier()) return err;
     if (exists && !merge) {
       if (split_)
         if (auto err = split_->capture_under(rootfd_, path)) return err;
@@ -679,6 +873,7 @@ private:
     auto perm = archive_entry_perm(e);
     switch (type) {
     case AE_IFREG:
+      if (async) return write_file_async(a, e, name, std::move(*pfd), base, path, ref);
       return write_file(a, e, name, dfd, base, path, ref);
     case AE_IFDIR:
       if (!merge && ::mkdirat(dfd, base.c_str(), 0700) != 0) return sys_error("mkdir " + name);
@@ -888,6 +1083,66 @@ private:
     return apply_meta(dfd, base, e, false, path, name, fd.fd);
   }
 
+  // write_file for a small file: the payload and metadata are copied here, a worker writes them.
+  caf::error write_file_async(struct archive* a, struct archive_entry* e, const std::string& name,
+                              unique_fd dfd, const std::string& base, const std::string& path,
+                              std::optional<std::size_t> ref) {
+    auto declared = archive_entry_size(e);
+    if (static_cast<uint64_t>(declared) > limits_.max_bytes - stats.bytes) return size_limit();
+    file_task t;
+    t.dfd = std::move(dfd);
+    t.base = base;
+    t.name = name;
+    t.declared = declared;
+    // By index only: the recorder's vector grows while libarchive reads on.
+    auto rref = [&]() -> split_recorder::ref& { return split_->refs[*ref]; };
+    bool by_path = ref && static_cast<uint64_t>(declared) == rref().size;
+    const void* buf;
+    size_t len;
+    la_int64_t off;
+    while (true) {
+      int rc = archive_read_data_block(a, &buf, &len, &off);
+      if (rc == ARCHIVE_EOF) break;
+      if (rc < ARCHIVE_WARN) return read_error(a, name);
+      if (len > limits_.max_bytes - stats.bytes) return size_limit();
+      stats.bytes += len;
+      if (ref && !by_path) rref().data.append(static_cast<const char*>(buf), len);
+      if (len == 0) continue;
+      if (!t.chunks.empty() &&
+          t.chunks.back().first + static_cast<int64_t>(t.chunks.back().second.size()) == off)
+        t.chunks.back().second.append(static_cast<const char*>(buf), len);
+      else
+        t.chunks.emplace_back(off, std::string(static_cast<const char*>(buf), len));
+      t.bytes += len;
+    }
+    if (ref) {
+      if (by_path) {
+        rref().kind = 1;
+        rref().path = path;
+        split_->live[path] = *ref;
+      } else {
+        rref().kind = 2;
+      }
+    }
+    t.uid = static_cast<uid_t>(archive_entry_uid(e));
+    t.gid = static_cast<gid_t>(archive_entry_gid(e));
+    t.mode = static_cast<mode_t>(archive_entry_perm(e) & 07777);
+    archive_entry_xattr_reset(e);
+    const char* xn;
+    const void* xv;
+    size_t xs;
+    while (archive_entry_xattr_next(e, &xn, &xv, &xs) == ARCHIVE_OK)
+      t.xattrs.emplace_back(xn, std::string(static_cast<const char*>(xv), xs));
+    t.ts[0].tv_sec =
+        archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
+    t.ts[0].tv_nsec =
+        archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+    t.ts[1].tv_sec = archive_entry_mtime(e);
+    t.ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+    pool_.submit(std::move(t), path);
+    return {};
+  }
+
   caf::error capture_data(struct archive* a, std::size_t idx, const std::string& name) {
     const void* buf;
     size_t len;
@@ -972,6 +1227,7 @@ private:
   bool root_;
   std::unordered_set<std::string> written_;
   std::vector<std::pair<std::string, times>> dir_times_;
+  file_pool pool_; // last: its workers are joined first
 };
 
 // -- tar writing ----------------------------------------------------------------------------------
@@ -1150,12 +1406,16 @@ caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root, 
     int rc = archive_read_next_header(r.a, &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
+      if (auto err = x.drain()) return err;
       if (ctx.err) return ctx.err;
       const char* msg = archive_error_string(r.a);
       return make_error(ec::invalid_argument,
                         std::string("invalid layer tar: ") + (msg ? msg : "read error"));
     }
-    if (auto err = x.entry(r.a, e)) return ctx.err ? ctx.err : err;
+    if (auto err = x.entry(r.a, e)) {
+      if (auto perr = x.drain()) return perr;
+      return ctx.err ? ctx.err : err;
+    }
   }
   if (auto err = x.finish()) return err;
   // Drain what follows the end of the archive: trailing bytes are part of the layer's digest and

@@ -398,6 +398,60 @@ BOOST_AUTO_TEST_CASE(replaces_existing_entries) {
   BOOST_CHECK(exists(root + "/c/new"));
 }
 
+BOOST_AUTO_TEST_CASE(many_small_files_keep_tar_order) {
+  temp_dir t;
+  auto root = t.sub("root");
+  tar_builder b;
+  b.dir("d", {0755, 0, 0, 1500000000});
+  for (int i = 0; i < 300; ++i)
+    b.file("d/f" + std::to_string(i), "data " + std::to_string(i),
+           {0640, 0, 0, 1600000000 + i, {{"user.k", std::to_string(i)}}});
+  b.file("d/f7", "again");                    // same path as a file still being written
+  b.hardlink("d/h", "d/f299");                // to a file still being written
+  b.file("d/sub", "file first").dir("d/sub"); // replaced by a directory
+  b.file("d/sub/z", "z");
+  auto tar = b.finish();
+  auto split = t.path + "/split";
+  auto st = extract(tar, root, whiteout_mode::remove, {}, split);
+  BOOST_REQUIRE_MESSAGE(st, why(st));
+  BOOST_CHECK_EQUAL(st->entries, 306u);
+  BOOST_CHECK_EQUAL(slurp(root + "/d/f0"), "data 0");
+  BOOST_CHECK_EQUAL(slurp(root + "/d/f299"), "data 299");
+  BOOST_CHECK_EQUAL(slurp(root + "/d/f7"), "again");
+  BOOST_CHECK_EQUAL(slurp(root + "/d/sub/z"), "z");
+  struct stat a, h, d, f;
+  BOOST_REQUIRE(::lstat((root + "/d/f299").c_str(), &a) == 0);
+  BOOST_REQUIRE(::lstat((root + "/d/h").c_str(), &h) == 0);
+  BOOST_CHECK_EQUAL(a.st_ino, h.st_ino);
+  BOOST_REQUIRE(::lstat((root + "/d/f42").c_str(), &f) == 0);
+  BOOST_CHECK_EQUAL(f.st_mode & 07777, 0640u);
+  BOOST_CHECK_EQUAL(f.st_mtim.tv_sec, 1600000042);
+  BOOST_REQUIRE(::lstat((root + "/d").c_str(), &d) == 0);
+  BOOST_CHECK_EQUAL(d.st_mtim.tv_sec, 1500000000); // set after every file in it was written
+  char v[16] = {};
+  if (::lgetxattr((root + "/d/f42").c_str(), "user.k", v, sizeof v - 1) >= 0)
+    BOOST_CHECK_EQUAL(std::string(v), "42");
+  BOOST_CHECK_EQUAL(io::digest_of(rebuilt(split, root)), io::digest_of(tar));
+}
+
+BOOST_AUTO_TEST_CASE(reports_the_first_failed_file) {
+  temp_dir t;
+  auto root = t.sub("root");
+  tar_builder b;
+  for (int i = 0; i < 50; ++i)
+    b.file("f" + std::to_string(i), "x");
+  std::string bad(300, 'n'); // longer than NAME_MAX: creating it fails
+  b.file(bad, "bad");
+  for (int i = 0; i < 50; ++i)
+    b.file("g" + std::to_string(i), "y");
+  b.file(bad + "2", "bad too");
+  auto st = extract(b.finish(), root);
+  BOOST_REQUIRE(!st);
+  BOOST_CHECK(st.error() == ec::system);
+  BOOST_CHECK_EQUAL(why(st), "create " + bad + ": " + std::strerror(ENAMETOOLONG));
+  BOOST_CHECK(exists(root + "/f49"));
+}
+
 BOOST_AUTO_TEST_CASE(reports_stream_errors) {
   temp_dir t;
   auto root = t.sub("root");

@@ -104,7 +104,7 @@ struct store_fixture {
   store_fixture() : sys{init_cfg()} {
     char tmpl[] = "/tmp/berth-images-XXXXXX";
     root = ::mkdtemp(tmpl);
-    auto engine = spawn_engine(sys, engine_options{{}, {}, "test", "vfs"});
+    auto engine = spawn_engine(sys, engine_options{{}, {}, "test", "vfs", {}});
     BOOST_REQUIRE(engine);
     this->engine = *engine;
     auto bus = spawn_events(sys, events_options{*engine});
