@@ -97,8 +97,20 @@ fake_registry(registry_actor::stateful_pointer<fake_registry_state>,
 struct collected {
   std::vector<progress_message> messages;
   caf::error error;
-  bool done = false;
+  std::atomic<bool> done{false}; // set last: the test thread reads the rest after it
 };
+
+// (CAF 0.17.6: a function actor needs at least one argument besides self, or UBSan trips.)
+progress_sink_actor::behavior_type recording_sink(progress_sink_actor::pointer,
+                                                  std::shared_ptr<collected> log) {
+  return {
+      [log](progress_message& m) { log->messages.push_back(m); },
+      [log](atom::done, caf::error& err) {
+        log->error = err;
+        log->done = true;
+      },
+  };
+}
 
 struct store_fixture {
   store_fixture() : sys{init_cfg()} {
@@ -155,16 +167,7 @@ struct store_fixture {
   }
   std::shared_ptr<collected> pull(const std::string& ref) {
     auto log = std::make_shared<collected>();
-    auto sink =
-        sys.spawn([log](progress_sink_actor::pointer) -> progress_sink_actor::behavior_type {
-          return {
-              [log](progress_message& m) { log->messages.push_back(m); },
-              [log](atom::done, caf::error& err) {
-                log->error = err;
-                log->done = true;
-              },
-          };
-        });
+    auto sink = sys.spawn(recording_sink, log);
     auto r = run(job{"pull", {ref, ""}, {}, caf::make_message(sink)});
     for (int i = 0; i < 100 && !log->done; ++i)
       std::this_thread::sleep_for(10ms);
