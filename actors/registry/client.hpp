@@ -110,8 +110,8 @@ caf::expected<descriptor> select_platform(const manifest& index, const platform&
 
 /// Where a registry is reached.
 struct endpoint {
-  std::string host; // host[:port] as in the reference; "registry-1.docker.io" for docker.io
-  bool secure = true;   // https
+  std::string host;   // host[:port] as in the reference; "registry-1.docker.io" for docker.io
+  bool secure = true; // https
   bool mirror = false;
 };
 
