@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -121,7 +122,11 @@ void run_shutdown_handlers(engine_pointer self) {
       BLOG(info, "engine") << "shutdown handler " << name << ": " << outcome;
       if (--*remaining == 0) deliver_shutdown(self);
     };
-    self->request(handler, defaults::shutdown_handlers_cap, atom::shutdown_v)
+    // Containers get --shutdown-timeout to stop, plus a margin for the kill and the clean-up.
+    auto cap = std::max<std::chrono::seconds>(
+        defaults::shutdown_handlers_cap,
+        std::chrono::seconds{st.opts.config.shutdown_timeout} + defaults::shutdown_kill_margin);
+    self->request(handler, cap, atom::shutdown_v)
         .then([done](caf::ok_atom) { done("done"); },
               [done](const caf::error& err) {
                 done(err == caf::sec::request_timeout ? "timed out" : "failed");

@@ -69,6 +69,13 @@ public:
   virtual void stream_write(std::string chunk, std::function<void(bool)> done) = 0;
   /// End the stream; the connection closes after the final chunk.
   virtual void stream_end() = 0;
+  /// Hijack the connection (attach, exec start): write `101 UPGRADED` with the raw-stream
+  /// headers; from then on every byte the client sends goes to `on_input`, and `on_input("")`
+  /// runs once at the client's half-close (the session stays open for output). Output goes
+  /// through raw_write; stream_end closes the connection.
+  virtual void hijack(std::function<void(std::string)> on_input) = 0;
+  /// Write raw bytes on a hijacked connection; `done(ok)` as stream_write.
+  virtual void raw_write(std::string bytes, std::function<void(bool)> done) = 0;
   /// Run `f` once when the connection closes (at once if it is closed already).
   virtual void on_close(std::function<void()> f) = 0;
 };

@@ -82,6 +82,18 @@ public:
 
   void stream_end() override { enqueue(out_item{out_item::last, {}, nullptr, 0}); }
 
+  void hijack(std::function<void(std::string)> on_input) override {
+    net::dispatch(stream_.get_executor(),
+                  [self = this->shared_from_this(), f = std::move(on_input)]() mutable {
+                    self->on_input_ = std::move(f);
+                  });
+    enqueue(out_item{out_item::upgrade, {}, nullptr, 101});
+  }
+
+  void raw_write(std::string bytes, std::function<void(bool)> done) override {
+    enqueue(out_item{out_item::raw, std::move(bytes), std::move(done), 0});
+  }
+
   void on_close(std::function<void()> f) override {
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this(), f = std::move(f)] {
       if (self->closed_)
@@ -97,7 +109,7 @@ public:
 
 private:
   struct out_item {
-    enum kind_t { header, chunk, last } kind;
+    enum kind_t { header, chunk, last, upgrade, raw } kind;
     std::string data; // content type for header, payload for chunk
     std::function<void(bool)> done;
     unsigned status;
@@ -331,10 +343,58 @@ private:
       break;
     }
     case out_item::last:
+      if (hijacked_) { // a raw stream ends by closing
+        net::post(stream_.get_executor(), [self] { self->on_written({}); });
+        break;
+      }
       net::async_write(stream_, http::make_chunk_last(),
                        [self](error_code ec, std::size_t) { self->on_written(ec); });
       break;
+    case out_item::upgrade: {
+      // Exactly dockerd's answer (the CLI accepts only 101).
+      hijacked_ = true;
+      beast::get_lowest_layer(stream_).expires_never();
+      auto head = std::make_shared<std::string>(
+          "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+          "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+      net::async_write(stream_, net::buffer(*head),
+                       [self, head](error_code ec, std::size_t) { self->on_written(ec); });
+      break;
     }
+    case out_item::raw: {
+      auto data = std::make_shared<std::string>(std::move(item.data));
+      net::async_write(stream_, net::buffer(*data),
+                       [self, data](error_code ec, std::size_t) { self->on_written(ec); });
+      break;
+    }
+    }
+  }
+
+  // A hijacked connection: what the client sends is stdin. Bytes that came with the request
+  // (already in buffer_) go first. EOF is a half-close: report it, keep the session for output.
+  void read_input() {
+    if (closed_) return;
+    if (buffer_.size() > 0) {
+      auto data = beast::buffers_to_string(buffer_.data());
+      buffer_.consume(buffer_.size());
+      if (on_input_) on_input_(std::move(data));
+    }
+    buffer_.reserve(16 * 1024);
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = this->shared_from_this()](error_code ec, std::size_t n) {
+                              if (ec == net::error::eof || ec == beast::http::error::end_of_stream ||
+                                  ec == net::ssl::error::stream_truncated) {
+                                if (self->on_input_) self->on_input_(std::string{});
+                                self->on_input_ = nullptr;
+                                return;
+                              }
+                              if (ec) {
+                                self->do_close();
+                                return;
+                              }
+                              self->buffer_.commit(n);
+                              self->read_input();
+                            });
   }
 
   void on_written(error_code ec) {
@@ -348,6 +408,7 @@ private:
       return;
     }
     if (item.kind == out_item::header) probe();
+    if (item.kind == out_item::upgrade) read_input();
     pump();
   }
 
@@ -373,6 +434,7 @@ private:
     for (auto& item : out_)
       if (item.done) item.done(false);
     out_.clear();
+    on_input_ = nullptr;
     auto handlers = std::move(close_handlers_);
     close_handlers_.clear();
     for (auto& f : handlers)
@@ -392,6 +454,8 @@ private:
   unsigned version_ = 11;
   bool closed_ = false;
   bool writing_ = false;
+  bool hijacked_ = false;
+  std::function<void(std::string)> on_input_; // hijacked: the client's bytes
   std::deque<out_item> out_;
   std::vector<std::function<void()>> close_handlers_;
   char probe_buf_[512];

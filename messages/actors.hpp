@@ -19,6 +19,7 @@
 // Local-only: holds an open connection.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::blob_handle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::byte_sink)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::exec_process)
 
 CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
 
@@ -35,6 +36,11 @@ CAF_ADD_ATOM(berth, berth::atom, resolve, "resolve")
 CAF_ADD_ATOM(berth, berth::atom, open_blob, "open_blob")
 CAF_ADD_ATOM(berth, berth::atom, image, "image")
 CAF_ADD_ATOM(berth, berth::atom, run, "run")
+CAF_ADD_ATOM(berth, berth::atom, stdin, "stdin")
+CAF_ADD_ATOM(berth, berth::atom, output, "output")
+CAF_ADD_ATOM(berth, berth::atom, exited, "exited")
+CAF_ADD_ATOM(berth, berth::atom, started, "started")
+CAF_ADD_ATOM(berth, berth::atom, cleaned, "cleaned")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -63,6 +69,16 @@ CAF_ADD_TYPE_ID(berth, (berth::byte_sink))
 CAF_ADD_TYPE_ID(berth, (berth::stored_layer))
 CAF_ADD_TYPE_ID(berth, (berth::loaded_image))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::loaded_image>))
+CAF_ADD_TYPE_ID(berth, (berth::ulimit))
+CAF_ADD_TYPE_ID(berth, (berth::host_config))
+CAF_ADD_TYPE_ID(berth, (berth::container_config))
+CAF_ADD_TYPE_ID(berth, (berth::container_state))
+CAF_ADD_TYPE_ID(berth, (berth::container_info))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::container_info>))
+CAF_ADD_TYPE_ID(berth, (berth::create_result))
+CAF_ADD_TYPE_ID(berth, (berth::output_chunk))
+CAF_ADD_TYPE_ID(berth, (berth::wait_result))
+CAF_ADD_TYPE_ID(berth, (berth::exec_process))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -152,6 +168,38 @@ using image_store_actor = caf::typed_actor<
     // Look an image up by name, ID prefix or digest reference (containers use this).
     caf::replies_to<caf::get_atom, atom::image, std::string>::with<image_info>>::
     extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
+
+/// Receives a container's byte stream (attach output, logs) and writes it to its client.
+using stream_sink_actor = caf::typed_actor<
+    // Bytes to write as they are (already framed when the container has no TTY).
+    caf::reacts_to<std::string>,
+    // The stream is over: an empty error at the end of the output, else the failure.
+    caf::reacts_to<atom::done, caf::error>>;
+
+/// One container (actors/containers/container.cpp): owns its state machine, process, stdio and
+/// log. Jobs (delegated by the container manager, args[0] = the container's ID or name):
+/// container_start, container_stop, container_restart, container_kill, container_wait,
+/// container_delete, container_attach, container_resize, container_logs, container_inspect.
+using container_actor = caf::typed_actor<
+    // Attach input for the process's stdin; "" = the client's half-close.
+    caf::reacts_to<atom::stdin, std::string>,
+    // (reactor) output of stream 1 or 2 of process generation `gen`; "" = end of that stream.
+    caf::reacts_to<atom::output, uint8_t, std::string, uint64_t>,
+    // (reactor) process generation `gen` exited with this wait status.
+    caf::reacts_to<atom::exited, int, uint64_t>,
+    // (internal) timer `n` fired: a stop timeout or a restart delay.
+    caf::reacts_to<atom::deadline, uint64_t>>::extend_with<job_handler_actor>::
+    extend_with<shutdown_handler_actor>;
+
+/// The container manager (actors/containers/manager.cpp): IDs, names, create, list, restart
+/// recovery; verbs go to the container actors. Jobs: container_create, containers (list),
+/// container_count, and every container job above (forwarded).
+using container_manager_actor = caf::typed_actor<
+    // A container's state changed (it keeps the list current without asking every actor).
+    caf::reacts_to<caf::update_atom, container_info>,
+    // A container is removed: its name and ID are free.
+    caf::reacts_to<atom::done, std::string>>::extend_with<job_handler_actor>::
+    extend_with<shutdown_handler_actor>;
 
 /// The HTTP API: its listeners stop at shutdown.
 using api_actor = shutdown_handler_actor;

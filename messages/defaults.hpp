@@ -16,6 +16,7 @@ inline constexpr const char* min_api_version = "1.24";
 // Engine.
 inline constexpr auto shutdown_wait_for_jobs = 5s; // wait for active jobs at shutdown
 inline constexpr auto shutdown_handlers_cap = 10s; // all shutdown handlers, run concurrently
+inline constexpr auto shutdown_kill_margin = 5s;   // after --shutdown-timeout: kill, clean up
 inline constexpr auto register_timeout = 5s;       // a service registering with the engine
 inline constexpr auto status_timeout = 2s;         // the SIGQUIT dump
 
@@ -30,7 +31,8 @@ inline constexpr std::size_t events_ring = 256;         // recent events kept fo
 inline constexpr std::size_t events_max_pending = 1024; // unacked events before a sink is dropped
 
 // Daemon.
-inline constexpr auto shutdown_grace = 20s;  // engine shutdown as a whole, from the daemon
+inline constexpr auto shutdown_grace = 20s;  // engine shutdown as a whole, from the daemon (plus
+                                             // --shutdown-timeout when containers run)
 inline constexpr int force_exit_signals = 3; // SIGINT/SIGTERM count that exits at once
 
 } // namespace berth::defaults

@@ -7,6 +7,26 @@
 
 namespace berth {
 
+std::string to_string(container_status s) {
+  switch (s) {
+  case container_status::created:
+    return "created";
+  case container_status::running:
+    return "running";
+  case container_status::paused:
+    return "paused";
+  case container_status::restarting:
+    return "restarting";
+  case container_status::removing:
+    return "removing";
+  case container_status::exited:
+    return "exited";
+  case container_status::dead:
+    return "dead";
+  }
+  return "dead";
+}
+
 std::string to_string(ec code) {
   switch (code) {
   case ec::none:

@@ -350,10 +350,209 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("berth.loaded_image"), x.config, x.repo_tags, x.layers);
 }
 
+// -- containers -----------------------------------------------------------------------------------
+
+/// One `--ulimit` (HostConfig.Ulimits).
+struct ulimit {
+  std::string name; // nofile, nproc, core, ... (without RLIMIT_)
+  int64_t soft = 0;
+  int64_t hard = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, ulimit& x) {
+  return f(caf::meta::type_name("berth.ulimit"), x.name, x.soft, x.hard);
+}
+
+/// The HostConfig fields berth acts on (POST /containers/create), with Docker's defaults.
+struct host_config {
+  std::vector<std::string> binds;
+  std::string network_mode = "default"; // default (= bridge), bridge, host, none, container:<id>
+  std::string restart_policy = "no";    // no, always, on-failure, unless-stopped
+  int64_t restart_max_retries = 0;
+  bool auto_remove = false;
+  bool privileged = false;
+  int init = -1; // -1: the daemon's default (--init), 0: no, 1: yes
+  bool readonly_rootfs = false;
+  std::vector<std::string> cap_add; // normalised: CAP_NET_ADMIN
+  std::vector<std::string> cap_drop;
+  std::vector<std::string> security_opt; // no-new-privileges[:true], seccomp=unconfined, ...
+  std::vector<std::string> group_add;
+  std::string log_type; // "" = the daemon's default
+  std::map<std::string, std::string> log_config;
+  // Resources.
+  int64_t memory = 0;             // bytes; 0 = unlimited
+  int64_t memory_swap = 0;        // memory + swap; -1 = unlimited swap; 0 = twice memory
+  int64_t memory_reservation = 0; // soft limit
+  int64_t memory_swappiness = -1;
+  bool oom_kill_disable = false;
+  int64_t nano_cpus = 0;
+  int64_t cpu_shares = 0;
+  int64_t cpu_period = 0;
+  int64_t cpu_quota = 0;
+  std::string cpuset_cpus;
+  std::string cpuset_mems;
+  int64_t pids_limit = 0; // 0 or -1 = unlimited
+  std::vector<ulimit> ulimits;
+  int64_t shm_size = 0; // bytes; 0 = 64 MiB
+  std::map<std::string, std::string> sysctls;
+  std::map<std::string, std::string> tmpfs; // path -> options
+  std::vector<std::string> dns;
+  std::vector<std::string> dns_search;
+  std::vector<std::string> dns_options;
+  std::vector<std::string> extra_hosts;
+  std::string ipc_mode;    // "", private, shareable, host, container:<id>
+  std::string pid_mode;    // "", host, container:<id>
+  std::string uts_mode;    // "", host
+  std::string cgroup_parent;
+  std::vector<int64_t> console_size; // [rows, cols] (API 1.42; kept when sent)
+  std::string runtime;               // --runtime (oci driver)
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_config& x) {
+  return f(caf::meta::type_name("berth.host_config"), x.binds, x.network_mode, x.restart_policy,
+           x.restart_max_retries, x.auto_remove, x.privileged, x.init, x.readonly_rootfs, x.cap_add,
+           x.cap_drop, x.security_opt, x.group_add, x.log_type, x.log_config, x.memory,
+           x.memory_swap, x.memory_reservation, x.memory_swappiness, x.oom_kill_disable,
+           x.nano_cpus, x.cpu_shares, x.cpu_period, x.cpu_quota, x.cpuset_cpus, x.cpuset_mems,
+           x.pids_limit, x.ulimits, x.shm_size, x.sysctls, x.tmpfs, x.dns, x.dns_search,
+           x.dns_options, x.extra_hosts, x.ipc_mode, x.pid_mode, x.uts_mode, x.cgroup_parent,
+           x.console_size, x.runtime);
+}
+
+/// A container's configuration: Docker's Config (what `docker run` sends) plus its HostConfig.
+/// `cmd_set`/`entrypoint_set` tell an absent (null) list from an empty one.
+struct container_config {
+  std::string hostname;
+  std::string domainname;
+  std::string user;
+  bool attach_stdin = false;
+  bool attach_stdout = false;
+  bool attach_stderr = false;
+  bool tty = false;
+  bool open_stdin = false;
+  bool stdin_once = false;
+  std::vector<std::string> env;
+  std::vector<std::string> cmd;
+  bool cmd_set = false;
+  std::vector<std::string> entrypoint;
+  bool entrypoint_set = false;
+  std::string image; // as the client named it
+  std::string working_dir;
+  std::map<std::string, std::string> labels;
+  std::string stop_signal;         // "" = SIGTERM (or the image's)
+  int64_t stop_timeout = -1;       // seconds; -1 = not set (10)
+  std::vector<std::string> exposed_ports; // "80/tcp"
+  std::vector<std::string> volumes;       // anonymous volume paths
+  bool network_disabled = false;
+  host_config host;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_config& x) {
+  return f(caf::meta::type_name("berth.container_config"), x.hostname, x.domainname, x.user,
+           x.attach_stdin, x.attach_stdout, x.attach_stderr, x.tty, x.open_stdin, x.stdin_once,
+           x.env, x.cmd, x.cmd_set, x.entrypoint, x.entrypoint_set, x.image, x.working_dir,
+           x.labels, x.stop_signal, x.stop_timeout, x.exposed_ports, x.volumes, x.network_disabled,
+           x.host);
+}
+
+/// Docker's container states (State.Status).
+enum class container_status : uint8_t { created, running, paused, restarting, removing, exited, dead };
+
+std::string to_string(container_status s);
+
+/// A container's runtime state (State in GET /containers/{id}/json).
+struct container_state {
+  container_status status = container_status::created;
+  int64_t pid = 0;
+  int64_t exit_code = 0;
+  std::string error;
+  bool oom_killed = false;
+  int64_t started_at_nano = 0;  // 0 = never ("0001-01-01T00:00:00Z")
+  int64_t finished_at_nano = 0; // 0 = never
+  int64_t restart_count = 0;
+  bool has_been_manually_stopped = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_state& x) {
+  return f(caf::meta::type_name("berth.container_state"), x.status, x.pid, x.exit_code, x.error,
+           x.oom_killed, x.started_at_nano, x.finished_at_nano, x.restart_count,
+           x.has_been_manually_stopped);
+}
+
+/// Everything known about a container (inspect, ps): what the container actor persists.
+struct container_info {
+  std::string id;   // 64 hex
+  std::string name; // with the leading "/"
+  int64_t created_nano = 0;
+  std::string image_id;        // sha256:...
+  std::string image_config;    // the image's config JSON (defaults for env, cmd, user, ...)
+  std::string path;            // the command run: Path + Args
+  std::vector<std::string> args;
+  container_config config; // merged with the image's defaults
+  container_state state;
+  std::string driver;       // graph driver
+  std::string rw_layer;     // the graph driver's ID of the read-write layer
+  std::string log_path;     // <data-root>/containers/<id>/<id>-json.log ("" with log driver none)
+  std::string log_type;     // json-file or none
+  std::map<std::string, std::string> log_config;
+  std::string exec_driver;  // native or oci
+  std::string hostname_path;
+  std::string hosts_path;
+  std::string resolv_conf_path;
+  int64_t size_rw = -1;     // -1 = not computed
+  int64_t size_root_fs = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_info& x) {
+  return f(caf::meta::type_name("berth.container_info"), x.id, x.name, x.created_nano, x.image_id,
+           x.image_config, x.path, x.args, x.config, x.state, x.driver, x.rw_layer, x.log_path,
+           x.log_type, x.log_config, x.exec_driver, x.hostname_path, x.hosts_path,
+           x.resolv_conf_path, x.size_rw, x.size_root_fs);
+}
+
+/// The answer of POST /containers/create.
+struct create_result {
+  std::string id;
+  std::vector<std::string> warnings;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, create_result& x) {
+  return f(caf::meta::type_name("berth.create_result"), x.id, x.warnings);
+}
+
+/// One chunk of container output: stream 0 = stdin, 1 = stdout, 2 = stderr (the framing's
+/// stream byte); `time_nano` when it was read.
+struct output_chunk {
+  uint8_t stream = 1;
+  std::string data;
+  int64_t time_nano = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, output_chunk& x) {
+  return f(caf::meta::type_name("berth.output_chunk"), x.stream, x.data, x.time_nano);
+}
+
+/// What a waiter gets (POST /containers/{id}/wait): StatusCode and Error ("" = null).
+struct wait_result {
+  int64_t status_code = 0;
+  std::string error;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, wait_result& x) {
+  return f(caf::meta::type_name("berth.wait_result"), x.status_code, x.error);
+}
+
 } // namespace berth
 
 namespace berth::registry {
 struct blob_stream;
+}
+
+namespace berth::exec {
+struct process;
 }
 
 namespace berth {
@@ -361,6 +560,11 @@ namespace berth {
 /// An open blob body from the registry client (local only: it holds a connection).
 struct blob_handle {
   std::shared_ptr<registry::blob_stream> stream;
+};
+
+/// A started container process (local only: it holds file descriptors).
+struct exec_process {
+  std::shared_ptr<exec::process> proc;
 };
 
 /// Where a job writes a byte stream (docker save): local only, bound to an HTTP connection.

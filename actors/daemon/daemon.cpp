@@ -10,6 +10,10 @@
 #include "api/images.hpp"
 #include "api/server.hpp"
 #include "api/system.hpp"
+#include "actors/containers/manager.hpp"
+#include "api/containers.hpp"
+#include "drivers/exec/driver.hpp"
+#include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
 #include "messages/defaults.hpp"
 
@@ -236,6 +240,44 @@ int run(int argc, char** argv) {
                                                                       cfg.max_concurrent_downloads,
                                                                       *engine, *events, *registry})
                          : caf::expected<image_store_actor>{registry.error()};
+  // Containers: the exec driver, the process reactor and the container manager.
+  std::shared_ptr<exec::reactor> reactor;
+  caf::expected<container_manager_actor> containers{caf::error{}};
+  if (images) {
+    auto deps = std::make_shared<container_deps>();
+    deps->data_root = cfg.data_root;
+    deps->graph = driver;
+    deps->events = *events;
+    deps->log_driver = cfg.log_driver;
+    for (auto& o : cfg.log_opts)
+      if (auto eq = o.find('='); eq != std::string::npos)
+        deps->log_opts[o.substr(0, eq)] = o.substr(eq + 1);
+    deps->shutdown_timeout = cfg.shutdown_timeout;
+    caf::expected<std::unique_ptr<exec::driver>> exec_driver{caf::error{}};
+    if (cfg.exec_driver == "native")
+      exec_driver = exec::make_native(exec::default_helper_path());
+    else
+      exec_driver = make_error(ec::invalid_argument, "exec driver \"" + cfg.exec_driver +
+                                                         "\" is not built yet (valid: native)");
+    auto r = exec::reactor::start();
+    if (!exec_driver)
+      containers = exec_driver.error();
+    else if (!r)
+      containers = r.error();
+    else {
+      reactor = *r;
+      deps->exec = std::move(*exec_driver);
+      deps->reactor = reactor;
+      containers =
+          spawn_container_manager(sys, container_manager_options{deps, *engine, *images});
+    }
+  }
+  struct reactor_guard {
+    std::shared_ptr<exec::reactor>& r;
+    ~reactor_guard() {
+      if (r) r->stop();
+    }
+  } stop_reactor{reactor};
   auto ctx = api::make_context(sys, *engine, *events);
   auto stop_actors = [&] {
     std::vector<caf::actor_addr> all{caf::actor_cast<caf::actor_addr>(*engine),
@@ -243,6 +285,7 @@ int run(int argc, char** argv) {
                                      ctx->bridge.address()};
     if (registry) all.push_back(caf::actor_cast<caf::actor_addr>(*registry));
     if (images) all.push_back(caf::actor_cast<caf::actor_addr>(*images));
+    if (containers) all.push_back(caf::actor_cast<caf::actor_addr>(*containers));
     for (auto& h : all)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   };
@@ -251,9 +294,15 @@ int run(int argc, char** argv) {
     stop_actors();
     return 1;
   }
+  if (!containers) {
+    BLOG(error, "daemon") << "containers: " << error_message(containers.error());
+    stop_actors();
+    return 1;
+  }
   auto routes = std::make_shared<api::router>();
   api::add_system_routes(*routes, ctx);
   api::add_image_routes(*routes, ctx);
+  api::add_container_routes(*routes, ctx);
   api::server_options opts;
   opts.hosts = cfg.hosts;
   opts.group = cfg.group;
@@ -339,9 +388,10 @@ int run(int argc, char** argv) {
     if (interrupts == 1) {
       BLOG(info, "daemon") << "processing signal '" << ::strsignal(sig) << "'";
       sd_notify(0, "STOPPING=1");
-      shutdown_thread = std::thread{[&sys, &shutdown_done, engine = *engine] {
+      auto grace = defaults::shutdown_grace + std::chrono::seconds{cfg.shutdown_timeout};
+      shutdown_thread = std::thread{[&sys, &shutdown_done, engine = *engine, grace] {
         caf::scoped_actor self{sys};
-        self->request(engine, defaults::shutdown_grace, atom::shutdown_v)
+        self->request(engine, grace, atom::shutdown_v)
             .receive([](caf::ok_atom) {},
                      [](const caf::error& err) {
                        BLOG(error, "daemon") << "engine shutdown: " << error_message(err);

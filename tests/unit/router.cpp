@@ -18,6 +18,8 @@ struct recording_connection : connection {
   void stream_begin(unsigned, std::string) override {}
   void stream_write(std::string, std::function<void(bool)> done) override { done(true); }
   void stream_end() override {}
+  void hijack(std::function<void(std::string)>) override {}
+  void raw_write(std::string, std::function<void(bool)> done) override { done(true); }
   void on_close(std::function<void()>) override {}
 };
 

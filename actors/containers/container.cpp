@@ -1,0 +1,1048 @@
+// The container actor (see container.hpp for the states and the on-disk layout).
+#include "actors/containers/container.hpp"
+
+#include "actors/log.hpp"
+#include "actors/worker.hpp"
+#include "drivers/exec/driver.hpp"
+#include "drivers/exec/reactor.hpp"
+#include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
+#include "drivers/log/jsonfile.hpp"
+#include "messages/defaults.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <set>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace berth {
+
+using namespace std::chrono_literals;
+
+// -- guards and helpers ---------------------------------------------------------------------------
+
+bool can_start(const container_state& s) {
+  return s.status == container_status::created || s.status == container_status::exited;
+}
+
+bool is_running(const container_state& s) {
+  return s.status == container_status::running || s.status == container_status::paused ||
+         s.status == container_status::restarting;
+}
+
+namespace {
+
+constexpr uint32_t config_magic = 0x62657274; // "bert"
+constexpr uint32_t config_version = 1;
+constexpr std::size_t attach_buffer_limit = 1 << 20; // stdin held before the start
+constexpr auto restart_delay_min = 100ms;            // Docker's restart back-off
+constexpr auto restart_delay_max = 60s;
+constexpr auto restart_reset_after = 10s; // a run this long resets the back-off
+
+int64_t now_nano() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+job_result ok(caf::message m = {}) {
+  return job_result{status_ok, {}, std::move(m)};
+}
+job_result fail(caf::error err) {
+  return job_result{status_err, std::move(err), {}};
+}
+
+std::string key_of(const std::string& env) {
+  return env.substr(0, env.find('='));
+}
+
+bool has_key(const std::vector<std::string>& env, const std::string& key) {
+  return std::any_of(env.begin(), env.end(), [&](auto& e) { return key_of(e) == key; });
+}
+
+std::string short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
+
+// -- the image config -------------------------------------------------------------------------
+
+std::vector<std::string> string_list(simdjson::simdjson_result<simdjson::dom::element> e) {
+  std::vector<std::string> out;
+  simdjson::dom::array arr;
+  if (e.get(arr) == simdjson::SUCCESS) {
+    for (auto v : arr) {
+      std::string_view s;
+      if (v.get(s) == simdjson::SUCCESS) out.emplace_back(s);
+    }
+  }
+  return out;
+}
+
+std::string string_of(simdjson::dom::element obj, const char* key) {
+  std::string_view s;
+  if (obj[key].get(s) == simdjson::SUCCESS) return std::string{s};
+  return {};
+}
+
+// A field that is there and not null.
+bool present(simdjson::dom::element obj, const char* key) {
+  simdjson::dom::element e;
+  return obj[key].get(e) == simdjson::SUCCESS && !e.is_null();
+}
+
+std::vector<std::string> keys_of(simdjson::dom::element obj, const char* key) {
+  std::vector<std::string> out;
+  simdjson::dom::object o;
+  if (obj[key].get(o) == simdjson::SUCCESS)
+    for (auto [k, v] : o)
+      out.emplace_back(k);
+  return out;
+}
+
+// -- signals ----------------------------------------------------------------------------------
+
+int send_signal(int pidfd, pid_t pid, int sig) {
+  if (pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return 0;
+  if (pid > 0 && ::kill(pid, sig) == 0) return 0;
+  return errno;
+}
+
+} // namespace
+
+caf::error merge_image_config(container_config& c, const std::string& image_config_json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (!image_config_json.empty() &&
+      parser.parse(image_config_json).get(root) == simdjson::SUCCESS) {
+    simdjson::dom::element cfg;
+    if (root["config"].get(cfg) == simdjson::SUCCESS && cfg.is_object()) {
+      if (!c.cmd_set && !c.entrypoint_set) {
+        c.cmd = string_list(cfg["Cmd"]);
+        c.cmd_set = present(cfg, "Cmd");
+      }
+      if (!c.entrypoint_set) {
+        c.entrypoint = string_list(cfg["Entrypoint"]);
+        c.entrypoint_set = present(cfg, "Entrypoint");
+      }
+      auto env = string_list(cfg["Env"]);
+      for (auto& e : c.env) {
+        auto k = key_of(e);
+        env.erase(std::remove_if(env.begin(), env.end(), [&](auto& x) { return key_of(x) == k; }),
+                  env.end());
+      }
+      env.insert(env.end(), c.env.begin(), c.env.end());
+      c.env = std::move(env);
+      if (c.working_dir.empty()) c.working_dir = string_of(cfg, "WorkingDir");
+      if (c.user.empty()) c.user = string_of(cfg, "User");
+      if (c.stop_signal.empty()) c.stop_signal = string_of(cfg, "StopSignal");
+      simdjson::dom::object labels;
+      if (cfg["Labels"].get(labels) == simdjson::SUCCESS)
+        for (auto [k, v] : labels) {
+          std::string_view s;
+          if (v.get(s) == simdjson::SUCCESS) c.labels.emplace(std::string{k}, std::string{s});
+        }
+      for (auto& p : keys_of(cfg, "ExposedPorts"))
+        if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) == c.exposed_ports.end())
+          c.exposed_ports.push_back(p);
+      for (auto& v : keys_of(cfg, "Volumes"))
+        if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end())
+          c.volumes.push_back(v);
+    }
+  }
+  if (c.entrypoint.empty() && c.cmd.empty())
+    return make_error(ec::invalid_argument, "No command specified");
+  return {};
+}
+
+caf::error save_container(const std::string& dir, const container_info& info) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  auto copy = info;
+  if (auto err = sink(config_magic, config_version, copy))
+    return make_error(ec::system, "serialize the container config: " + caf::to_string(err));
+  return io::write_file_atomic(dir + "/config.bin", std::string{buf.begin(), buf.end()});
+}
+
+caf::expected<container_info> load_container(const std::string& dir) {
+  auto data = io::read_file(dir + "/config.bin");
+  if (!data) return data.error();
+  caf::binary_deserializer source{nullptr, data->data(), data->size()};
+  uint32_t magic = 0, version = 0;
+  container_info info;
+  if (auto err = source(magic, version); err || magic != config_magic || version != config_version)
+    return make_error(ec::system, dir + "/config.bin: not a berth container config");
+  if (auto err = source(info))
+    return make_error(ec::system, dir + "/config.bin: " + caf::to_string(err));
+  return info;
+}
+
+namespace {
+
+// -- the actor ----------------------------------------------------------------------------------
+
+/// An attached client.
+struct attachment {
+  stream_sink_actor sink;
+  bool out = true;
+  bool err = true;
+  bool in = false;
+  bool logs_follow = false; // a `logs -f` follower (gets log lines, not attach frames)
+  bool timestamps = false;
+};
+
+struct waiter {
+  std::string condition; // not-running, next-exit, removed
+  caf::typed_response_promise<job_result> rp;
+};
+
+struct container_actor_state {
+  static inline const char* name = "container";
+  std::shared_ptr<const container_deps> deps;
+  container_manager_actor manager;
+  container_info info;
+  std::string dir;
+  // The current process.
+  std::shared_ptr<exec::process> proc;
+  uint64_t gen = 0;       // process generation: stale reactor messages are dropped
+  int open_streams = 0;   // output streams of this generation not at EOF yet
+  bool exit_seen = false; // the reactor reaped the process
+  int wait_status = 0;
+  uint64_t stdin_h = 0; // reactor input handle; 0 = none
+  int resize_fd = -1;   // a dup of the pty master for resize
+  bool starting = false;
+  bool finishing = false;
+  int64_t started_mono = 0;
+  // stdin that arrived before the start, and whether the client half-closed already
+  std::string stdin_buffer;
+  bool stdin_eof = false;
+  std::unique_ptr<logs::writer> log;
+  std::vector<attachment> attached;
+  std::vector<waiter> waiters;
+  std::vector<caf::typed_response_promise<job_result>> exit_promises; // stop, restart, rm -f
+  // Timers.
+  uint64_t timer_seq = 0;
+  uint64_t kill_timer = 0;    // SIGKILL after the stop timeout
+  uint64_t restart_timer = 0; // the restart back-off
+  std::chrono::milliseconds restart_delay{0};
+  bool restart_after_exit = false; // docker restart: start again once stopped
+  std::vector<caf::typed_response_promise<job_result>> restart_promises;
+  bool shutting_down = false; // the daemon stops: no restart policy applies
+  std::vector<caf::typed_response_promise<caf::ok_atom>> shutdown_promises;
+  bool removing = false;
+  std::vector<caf::typed_response_promise<job_result>> remove_promises;
+
+  ~container_actor_state() {
+    if (resize_fd >= 0) ::close(resize_fd);
+  }
+};
+
+using container_self = container_actor::stateful_pointer<container_actor_state>;
+
+void publish(container_self self, std::string action,
+             std::map<std::string, std::string> extra = {}) {
+  auto& st = self->state;
+  event ev;
+  ev.type = "container";
+  ev.action = std::move(action);
+  ev.actor_id = st.info.id;
+  ev.attributes = st.info.config.labels;
+  ev.attributes["image"] = st.info.config.image;
+  ev.attributes["name"] = st.info.name.substr(1);
+  for (auto& [k, v] : extra)
+    ev.attributes[k] = v;
+  self->send(st.deps->events, caf::publish_atom_v, std::move(ev));
+}
+
+void persist(container_self self) {
+  auto& st = self->state;
+  if (auto err = save_container(st.dir, st.info))
+    BLOG(error, "container") << short_id(st.info.id) << ": " << error_message(err);
+  self->send(st.manager, caf::update_atom_v, st.info);
+}
+
+caf::error open_log(container_self self) {
+  auto& st = self->state;
+  if (st.log || st.info.log_type != "json-file") return {};
+  auto opts = logs::parse_options(st.info.log_config);
+  if (!opts) return opts.error();
+  auto w = logs::writer::open(st.info.log_path, *opts);
+  if (!w) return w.error();
+  st.log = std::move(*w);
+  return {};
+}
+
+// Everything the exec driver needs, from the merged config.
+exec::process_spec make_spec(const container_actor_state& st) {
+  auto& c = st.info.config;
+  auto& h = c.host;
+  exec::process_spec s;
+  s.id = st.info.id;
+  s.args.push_back(st.info.path);
+  s.args.insert(s.args.end(), st.info.args.begin(), st.info.args.end());
+  s.env = c.env;
+  if (!has_key(s.env, "PATH"))
+    s.env.insert(s.env.begin(),
+                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_key(s.env, "HOSTNAME")) s.env.push_back("HOSTNAME=" + c.hostname);
+  if (c.tty && !has_key(s.env, "TERM")) s.env.push_back("TERM=xterm");
+  s.cwd = c.working_dir.empty() ? "/" : c.working_dir;
+  s.user = c.user;
+  s.additional_groups = h.group_add;
+  s.hostname = c.hostname;
+  s.domainname = c.domainname;
+  s.tty = c.tty;
+  s.open_stdin = c.open_stdin;
+  s.init = h.init < 0 ? st.deps->init : h.init == 1;
+  s.privileged = h.privileged;
+  s.readonly_rootfs = h.readonly_rootfs;
+  for (auto& o : h.security_opt)
+    if (o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true")
+      s.no_new_privileges = true;
+  s.cap_add = h.cap_add;
+  s.cap_drop = h.cap_drop;
+  s.rlimits = h.ulimits;
+  s.sysctls = h.sysctls;
+  if (h.shm_size > 0) s.shm_size = h.shm_size;
+  for (auto& b : h.binds) { // host:container[:opts]
+    auto p1 = b.find(':');
+    if (p1 == std::string::npos) continue;
+    auto rest = b.substr(p1 + 1);
+    auto p2 = rest.find(':');
+    exec::mount_spec m;
+    m.source = b.substr(0, p1);
+    m.destination = rest.substr(0, p2);
+    m.type = "bind";
+    m.options = {"rbind"};
+    if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
+      m.options.push_back("ro");
+    s.mounts.push_back(std::move(m));
+  }
+  for (auto& [path, opts] : h.tmpfs) {
+    exec::mount_spec m;
+    m.source = "tmpfs";
+    m.destination = path;
+    m.type = "tmpfs";
+    m.options = {"nosuid", "nodev", "noexec"};
+    std::string::size_type pos = 0;
+    while (pos < opts.size()) {
+      auto comma = opts.find(',', pos);
+      auto o = opts.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!o.empty()) m.options.push_back(o);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    s.mounts.push_back(std::move(m));
+  }
+  s.new_net_namespace = h.network_mode != "host";
+  s.host_pid = h.pid_mode == "host";
+  s.host_ipc = h.ipc_mode == "host";
+  s.host_uts = h.uts_mode == "host";
+  s.resources.memory = h.memory;
+  s.resources.memory_swap = h.memory_swap;
+  s.resources.memory_reservation = h.memory_reservation;
+  s.resources.memory_swappiness = h.memory_swappiness;
+  s.resources.oom_kill_disable = h.oom_kill_disable;
+  s.resources.cpu_shares = h.cpu_shares;
+  s.resources.cpu_period = h.cpu_period;
+  s.resources.cpu_quota = h.cpu_quota;
+  s.resources.nano_cpus = h.nano_cpus;
+  s.resources.cpuset_cpus = h.cpuset_cpus;
+  s.resources.cpuset_mems = h.cpuset_mems;
+  s.resources.pids_limit = h.pids_limit;
+  s.cgroup_parent = h.cgroup_parent;
+  if (h.console_size.size() == 2) {
+    s.rows = static_cast<uint16_t>(h.console_size[0]);
+    s.cols = static_cast<uint16_t>(h.console_size[1]);
+  }
+  return s;
+}
+
+// -- output to clients and the log ----------------------------------------------------------------
+
+void deliver_output(container_self self, uint8_t stream, const std::string& data, int64_t t) {
+  auto& st = self->state;
+  if (st.log) {
+    if (auto err = st.log->write(output_chunk{stream, data, t}))
+      BLOG(warn, "container") << short_id(st.info.id) << ": log: " << error_message(err);
+  }
+  std::string framed; // made once, for every non-TTY attachment
+  for (auto& a : st.attached) {
+    if ((stream == 1 && !a.out) || (stream == 2 && !a.err)) continue;
+    if (st.info.config.tty) {
+      self->send(a.sink, data);
+      continue;
+    }
+    if (a.logs_follow && a.timestamps) {
+      std::string out;
+      std::string::size_type pos = 0;
+      while (pos < data.size()) {
+        auto nl = data.find('\n', pos);
+        auto end = nl == std::string::npos ? data.size() : nl + 1;
+        out += logs::frame(stream, logs::format_time(t) + " " + data.substr(pos, end - pos));
+        pos = end;
+      }
+      self->send(a.sink, std::move(out));
+      continue;
+    }
+    if (framed.empty()) framed = logs::frame(stream, data);
+    self->send(a.sink, framed);
+  }
+}
+
+void end_attachments(container_self self) {
+  auto& st = self->state;
+  for (auto& a : st.attached)
+    self->send(a.sink, atom::done_v, caf::error{});
+  st.attached.clear();
+}
+
+void answer_waiters(container_self self, bool removed) {
+  auto& st = self->state;
+  wait_result r{st.info.state.exit_code, st.info.state.error};
+  auto keep = std::vector<waiter>{};
+  for (auto& w : st.waiters) {
+    if (w.condition == "removed" && !removed) {
+      keep.push_back(std::move(w));
+      continue;
+    }
+    w.rp.deliver(ok(caf::make_message(r)));
+  }
+  st.waiters = std::move(keep);
+}
+
+using start_done = std::function<void(const caf::error&)>;
+void do_start(container_self self, start_done done, bool restart);
+void do_remove(container_self self);
+
+start_done answer_to(caf::typed_response_promise<job_result> rp) {
+  return [rp](const caf::error& err) mutable { rp.deliver(err ? fail(err) : ok()); };
+}
+
+uint64_t arm_timer(container_self self, std::chrono::milliseconds after) {
+  auto n = ++self->state.timer_seq;
+  self->delayed_send(self, after, atom::deadline_v, n);
+  return n;
+}
+
+bool policy_restarts(const container_actor_state& st) {
+  auto& h = st.info.config.host;
+  auto& s = st.info.state;
+  if (s.has_been_manually_stopped || st.removing || h.auto_remove || st.shutting_down) return false;
+  if (h.restart_policy == "always" || h.restart_policy == "unless-stopped") return true;
+  if (h.restart_policy == "on-failure")
+    return s.exit_code != 0 &&
+           (h.restart_max_retries <= 0 || s.restart_count < h.restart_max_retries);
+  return false;
+}
+
+// The process of this generation is gone and its output drained: record, clean up, then decide
+// (restart, remove, or stay exited).
+void finish_exit(container_self self) {
+  auto& st = self->state;
+  if (st.finishing) return;
+  st.finishing = true;
+  if (st.log) {
+    if (auto err = st.log->flush())
+      BLOG(warn, "container") << short_id(st.info.id) << ": log: " << error_message(err);
+  }
+  if (st.stdin_h != 0) st.deps->reactor->close_input(std::exchange(st.stdin_h, 0));
+  if (st.resize_fd >= 0) ::close(std::exchange(st.resize_fd, -1));
+  if (st.kill_timer != 0) st.kill_timer = 0;
+  int status = st.wait_status;
+  int64_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto proc = std::move(st.proc);
+  auto graph = st.deps->graph;
+  auto layer = st.info.rw_layer;
+  // Clean up off the actor thread: read OOM kills, kill stragglers, remove the cgroup, unmount.
+  run_detached<bool>(
+      self,
+      [proc, graph, layer]() -> caf::expected<bool> {
+        bool oom = false;
+        if (proc && proc->cgroup) {
+          if (auto u = proc->cgroup->read_usage()) oom = u->oom_kills > 0;
+          proc->cgroup->kill_all();
+          if (auto err = proc->cgroup->remove())
+            BLOG(warn, "container") << "cgroup: " << error_message(err);
+        }
+        if (auto err = graph->unmount(layer))
+          BLOG(warn, "container") << "unmount: " << error_message(err);
+        return oom;
+      },
+      [self, code](caf::expected<bool>& oom) {
+        auto& st = self->state;
+        st.finishing = false;
+        auto& s = st.info.state;
+        s.exit_code = code;
+        s.pid = 0;
+        s.oom_killed = oom && *oom;
+        s.finished_at_nano = now_nano();
+        s.status = container_status::exited;
+        if (s.oom_killed) publish(self, "oom");
+        publish(self, "die", {{"exitCode", std::to_string(code)}});
+        end_attachments(self);
+        auto ran = std::chrono::steady_clock::now().time_since_epoch().count() - st.started_mono;
+        bool restart = policy_restarts(st);
+        answer_waiters(self, false);
+        for (auto& rp : st.exit_promises)
+          rp.deliver(ok());
+        st.exit_promises.clear();
+        for (auto& rp : st.shutdown_promises)
+          rp.deliver(caf::ok_atom_v);
+        st.shutdown_promises.clear();
+        if (st.removing) {
+          do_remove(self);
+          return;
+        }
+        if (st.restart_after_exit && !st.shutting_down) { // docker restart: at once
+          st.restart_after_exit = false;
+          s.has_been_manually_stopped = false;
+          persist(self);
+          auto promises = std::move(st.restart_promises);
+          st.restart_promises.clear();
+          publish(self, "restart");
+          do_start(
+              self,
+              [promises](const caf::error& err) mutable {
+                for (auto& rp : promises)
+                  rp.deliver(err ? fail(err) : ok());
+              },
+              false);
+          return;
+        }
+        if (st.info.config.host.auto_remove && !restart) {
+          persist(self);
+          st.removing = true;
+          s.status = container_status::removing;
+          do_remove(self);
+          return;
+        }
+        if (restart) {
+          // Docker's back-off: 100 ms doubling up to a minute, reset after a 10 s run.
+          if (std::chrono::nanoseconds{ran} >= restart_reset_after)
+            st.restart_delay = restart_delay_min;
+          else
+            st.restart_delay =
+                std::clamp(st.restart_delay * 2, std::chrono::milliseconds{restart_delay_min},
+                           std::chrono::milliseconds{restart_delay_max});
+          s.status = container_status::restarting;
+          persist(self);
+          st.restart_timer = arm_timer(self, st.restart_delay);
+          return;
+        }
+        persist(self);
+      });
+}
+
+void on_started(container_self self, std::shared_ptr<exec::process> proc, bool restart) {
+  auto& st = self->state;
+  auto gen = ++st.gen;
+  st.proc = proc;
+  st.exit_seen = false;
+  st.open_streams = 0;
+  st.started_mono = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto& s = st.info.state;
+  s.status = container_status::running;
+  s.pid = proc->pid;
+  s.exit_code = 0;
+  s.error.clear();
+  s.oom_killed = false;
+  s.started_at_nano = now_nano();
+  s.finished_at_nano = 0;
+  if (restart) ++s.restart_count;
+  auto& r = *st.deps->reactor;
+  auto me = caf::actor_cast<container_actor>(self);
+  auto watch = [&](int& fd, uint8_t stream) {
+    if (fd < 0) return;
+    ++st.open_streams;
+    r.watch_output(
+        std::exchange(fd, -1),
+        [me, stream, gen](std::string data) {
+          caf::anon_send(me, atom::output_v, stream, std::move(data), gen);
+        },
+        [me, stream, gen] { caf::anon_send(me, atom::output_v, stream, std::string{}, gen); });
+  };
+  if (proc->pty_fd >= 0) {
+    st.resize_fd = ::dup(proc->pty_fd);
+    if (st.info.config.open_stdin) {
+      int in = ::fcntl(proc->pty_fd, F_DUPFD_CLOEXEC, 0);
+      if (in >= 0) st.stdin_h = r.open_input(in);
+    }
+    watch(proc->pty_fd, 1);
+  }
+  watch(proc->stdout_fd, 1);
+  watch(proc->stderr_fd, 2);
+  if (proc->stdin_fd >= 0) st.stdin_h = r.open_input(std::exchange(proc->stdin_fd, -1));
+  if (st.stdin_h != 0) {
+    if (!st.stdin_buffer.empty()) r.write(st.stdin_h, std::exchange(st.stdin_buffer, {}));
+    if (st.stdin_eof && st.info.config.stdin_once) r.close_input(std::exchange(st.stdin_h, 0));
+  }
+  st.stdin_buffer.clear();
+  st.stdin_eof = false;
+  r.watch_exit(std::exchange(proc->pidfd, -1),
+               [me, gen](int status) { caf::anon_send(me, atom::exited_v, status, gen); });
+  persist(self);
+  publish(self, "start");
+}
+
+void do_start(container_self self, start_done done, bool restart) {
+  auto& st = self->state;
+  if (auto err = open_log(self)) {
+    done(err);
+    return;
+  }
+  st.starting = true;
+  auto spec = make_spec(st);
+  auto deps = st.deps;
+  auto layer = st.info.rw_layer;
+  run_detached<exec_process>(
+      self,
+      [deps, layer, spec]() mutable -> caf::expected<exec_process> {
+        auto root = deps->graph->mount(layer);
+        if (!root) return root.error();
+        spec.rootfs = *root;
+        auto p = deps->exec->start(spec);
+        if (!p) {
+          deps->graph->unmount(layer);
+          return p.error();
+        }
+        return exec_process{std::shared_ptr<exec::process>{std::move(*p)}};
+      },
+      [self, done, restart](caf::expected<exec_process>& r) mutable {
+        auto& st = self->state;
+        st.starting = false;
+        if (r) {
+          on_started(self, r->proc, restart);
+          done(caf::error{});
+          return;
+        }
+        // A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
+        auto msg = error_message(r.error());
+        auto& s = st.info.state;
+        s.error = msg;
+        s.exit_code = msg.find("not found") != std::string::npos ||
+                              msg.find("no such file or directory") != std::string::npos
+                          ? 127
+                      : msg.find("permission denied") != std::string::npos ||
+                              msg.find("is a directory") != std::string::npos
+                          ? 126
+                          : 128;
+        if (s.status == container_status::restarting) s.status = container_status::exited;
+        done(r.error());
+        end_attachments(self);
+        answer_waiters(self, false);
+        if (st.info.config.host.auto_remove) {
+          st.removing = true;
+          s.status = container_status::removing;
+          persist(self);
+          do_remove(self);
+          return;
+        }
+        persist(self);
+      });
+}
+
+// Remove the container's layers and files, then tell everyone and quit.
+void do_remove(container_self self) {
+  auto& st = self->state;
+  st.removing = true;
+  st.info.state.status = container_status::removing;
+  auto graph = st.deps->graph;
+  auto layer = st.info.rw_layer;
+  auto dir = st.dir;
+  run_detached<bool>(
+      self,
+      [graph, layer, dir]() -> caf::expected<bool> {
+        if (auto err = graph->remove(layer)) return err;
+        if (auto err = graph->remove(layer + "-init")) return err;
+        if (auto err = io::remove_all(dir)) return err;
+        return true;
+      },
+      [self](caf::expected<bool>& r) {
+        auto& st = self->state;
+        if (!r) {
+          BLOG(error, "container")
+              << short_id(st.info.id) << ": remove: " << error_message(r.error());
+          st.info.state.status = container_status::dead;
+          st.info.state.error = error_message(r.error());
+          persist(self);
+          for (auto& rp : st.remove_promises)
+            rp.deliver(fail(r.error()));
+          st.remove_promises.clear();
+          st.removing = false;
+          return;
+        }
+        publish(self, "destroy");
+        self->send(st.manager, atom::done_v, st.info.id);
+        answer_waiters(self, true);
+        for (auto& rp : st.remove_promises)
+          rp.deliver(ok());
+        st.remove_promises.clear();
+        end_attachments(self);
+        self->quit();
+      });
+}
+
+caf::error not_running(const container_actor_state& st) {
+  return make_error(ec::conflict, "Container " + st.info.id + " is not running");
+}
+
+// Send the stop signal; SIGKILL after `timeout` seconds (< 0: wait forever).
+void begin_stop(container_self self, int64_t timeout) {
+  auto& st = self->state;
+  auto sig = exec::parse_signal(st.info.config.stop_signal.empty() ? "SIGTERM"
+                                                                   : st.info.config.stop_signal);
+  if (sig <= 0) sig = SIGTERM;
+  st.info.state.has_been_manually_stopped = true;
+  if (st.info.state.status == container_status::restarting) {
+    // nothing runs: cancel the back-off and settle as exited
+    st.restart_timer = 0;
+    st.info.state.status = container_status::exited;
+    persist(self);
+    for (auto& rp : st.exit_promises)
+      rp.deliver(ok());
+    st.exit_promises.clear();
+    answer_waiters(self, false);
+    if (st.removing) do_remove(self);
+    return;
+  }
+  if (st.proc) {
+    if (timeout != 0) {
+      send_signal(st.proc->pidfd >= 0 ? st.proc->pidfd : -1, st.proc->pid, sig);
+      publish(self, "kill", {{"signal", std::to_string(sig)}});
+    }
+    if (timeout >= 0) st.kill_timer = arm_timer(self, std::chrono::milliseconds{timeout * 1000});
+  }
+}
+
+int64_t stop_timeout_of(const container_actor_state& st, const job& j) {
+  auto it = j.env.find("t");
+  if (it != j.env.end() && !it->second.empty()) {
+    try {
+      return std::stoll(it->second);
+    } catch (...) {
+    }
+  }
+  return st.info.config.stop_timeout >= 0 ? st.info.config.stop_timeout : 10;
+}
+
+caf::result<job_result> handle_job(container_self self, job& j) {
+  auto& st = self->state;
+  auto& s = st.info.state;
+  if (st.removing && j.name != "container_inspect" && j.name != "container_wait" &&
+      j.name != "container_logs")
+    return fail(make_error(ec::conflict, "removal of container " + st.info.id.substr(0, 12) +
+                                             " is already in progress"));
+  if (j.name == "container_inspect") return ok(caf::make_message(st.info));
+  if (j.name == "container_start") {
+    if (s.status == container_status::running || st.starting)
+      return fail(make_error(ec::not_modified, "Container already started"));
+    if (s.status == container_status::paused)
+      return fail(make_error(ec::conflict, "cannot start a paused container, try unpause instead"));
+    auto rp = self->make_response_promise<job_result>();
+    s.has_been_manually_stopped = false;
+    if (s.status == container_status::restarting) st.restart_timer = 0;
+    do_start(self, answer_to(rp), false);
+    return rp;
+  }
+  if (j.name == "container_stop") {
+    if (!is_running(s) && !st.starting)
+      return fail(make_error(ec::not_modified, "Container already stopped"));
+    auto rp = self->make_response_promise<job_result>();
+    st.exit_promises.push_back(rp);
+    begin_stop(self, stop_timeout_of(st, j));
+    publish(self, "stop");
+    return rp;
+  }
+  if (j.name == "container_restart") {
+    auto rp = self->make_response_promise<job_result>();
+    if (st.starting) return fail(make_error(ec::conflict, "Container is starting"));
+    if (is_running(s) && s.status != container_status::restarting) {
+      // answered once the new process runs (finish_exit starts it)
+      st.restart_after_exit = true;
+      st.restart_promises.push_back(rp);
+      begin_stop(self, stop_timeout_of(st, j));
+      return rp;
+    }
+    st.restart_timer = 0;
+    s.has_been_manually_stopped = false;
+    do_start(self, answer_to(rp), false);
+    publish(self, "restart");
+    return rp;
+  }
+  if (j.name == "container_kill") {
+    auto it = j.env.find("signal");
+    auto name = it == j.env.end() || it->second.empty() ? std::string{"KILL"} : it->second;
+    auto sig = exec::parse_signal(name);
+    if (sig <= 0) return fail(make_error(ec::invalid_argument, "Invalid signal: " + name));
+    if (s.status != container_status::running || !st.proc)
+      return fail(make_error(ec::conflict, "Cannot kill container: " + j.args[0] + ": " +
+                                               error_message(not_running(st))));
+    if (auto e = send_signal(st.proc->pidfd, st.proc->pid, sig); e != 0)
+      return fail(make_error(ec::system, std::string{"Cannot kill container: "} + j.args[0] + ": " +
+                                             std::strerror(e)));
+    publish(self, "kill", {{"signal", std::to_string(sig)}});
+    return ok();
+  }
+  if (j.name == "container_wait") {
+    auto it = j.env.find("condition");
+    auto cond = it == j.env.end() || it->second.empty() ? std::string{"not-running"} : it->second;
+    if (cond != "not-running" && cond != "next-exit" && cond != "removed")
+      return fail(make_error(ec::invalid_argument, "invalid condition: \"" + cond + "\""));
+    if (cond == "not-running" && !is_running(s) && !st.starting)
+      return ok(caf::make_message(wait_result{s.exit_code, s.error}));
+    auto rp = self->make_response_promise<job_result>();
+    st.waiters.push_back(waiter{cond, rp});
+    return rp;
+  }
+  if (j.name == "container_delete") {
+    auto force = j.env.count("force") > 0;
+    auto rp = self->make_response_promise<job_result>();
+    if (is_running(s) || st.starting) {
+      if (!force)
+        return fail(make_error(ec::conflict, "You cannot remove a running container " + st.info.id +
+                                                 ". Stop the container before attempting removal "
+                                                 "or force remove"));
+      st.removing = true;
+      st.remove_promises.push_back(rp);
+      s.has_been_manually_stopped = true;
+      if (st.proc) {
+        send_signal(st.proc->pidfd, st.proc->pid, SIGKILL);
+        publish(self, "kill", {{"signal", "9"}});
+      } else if (s.status == container_status::restarting) {
+        begin_stop(self, 0);
+      }
+      return rp; // removed once the exit is finished
+    }
+    st.remove_promises.push_back(rp);
+    do_remove(self);
+    return rp;
+  }
+  if (j.name == "container_attach") {
+    if (!j.input.match_elements<stream_sink_actor>())
+      return fail(make_error(ec::invalid_argument, "attach: no stream"));
+    attachment a;
+    a.sink = j.input.get_as<stream_sink_actor>(0);
+    a.out = j.env.count("stdout") > 0;
+    a.err = j.env.count("stderr") > 0;
+    a.in = j.env.count("stdin") > 0;
+    self->monitor(a.sink);
+    st.attached.push_back(a);
+    publish(self, "attach");
+    return ok(caf::make_message(caf::actor_cast<container_actor>(self)));
+  }
+  if (j.name == "container_resize") {
+    if (s.status != container_status::running) return fail(not_running(st));
+    uint16_t h = 0, w = 0;
+    try {
+      h = static_cast<uint16_t>(std::stoul(j.env["h"]));
+      w = static_cast<uint16_t>(std::stoul(j.env["w"]));
+    } catch (...) {
+      return fail(make_error(ec::invalid_argument, "invalid resize parameters"));
+    }
+    if (st.resize_fd >= 0) {
+      if (auto err = exec::resize_pty(st.resize_fd, h, w)) return fail(std::move(err));
+    }
+    publish(self, "resize", {{"height", std::to_string(h)}, {"width", std::to_string(w)}});
+    return ok();
+  }
+  if (j.name == "container_logs") {
+    if (st.info.log_type != "json-file")
+      return fail(
+          make_error(ec::not_implemented, "configured logging driver does not support reading"));
+    if (!j.input.match_elements<stream_sink_actor>())
+      return fail(make_error(ec::invalid_argument, "logs: no stream"));
+    auto sink = j.input.get_as<stream_sink_actor>(0);
+    logs::query q;
+    q.stdout = j.env.count("stdout") > 0;
+    q.stderr = j.env.count("stderr") > 0;
+    auto num = [&](const char* k, int64_t d) {
+      auto it = j.env.find(k);
+      return it == j.env.end() ? d : std::stoll(it->second);
+    };
+    q.tail = num("tail", -1);
+    q.since_nano = num("since", 0);
+    q.until_nano = num("until", 0);
+    bool timestamps = j.env.count("timestamps") > 0;
+    bool follow = j.env.count("follow") > 0;
+    bool tty = st.info.config.tty;
+    if (st.log) st.log->flush();
+    // Read what is on disk now (the actor handles no output meanwhile, so nothing is lost
+    // between this read and the follow below), in batches of about 64 KiB.
+    std::string batch;
+    auto err = logs::read(st.info.log_path, q, [&](const logs::entry& e) {
+      auto line = timestamps ? logs::format_time(e.time_nano) + " " + e.log : e.log;
+      if (tty)
+        batch += line;
+      else
+        batch += logs::frame(e.stream, line);
+      if (batch.size() >= 64 * 1024) self->send(sink, std::exchange(batch, {}));
+      return true;
+    });
+    if (!batch.empty()) self->send(sink, std::move(batch));
+    if (err) {
+      self->send(sink, atom::done_v, err);
+      return ok();
+    }
+    if (follow && (is_running(s) || st.starting) && q.until_nano == 0) {
+      attachment a;
+      a.sink = sink;
+      a.out = q.stdout;
+      a.err = q.stderr;
+      a.logs_follow = true;
+      a.timestamps = timestamps;
+      self->monitor(sink);
+      st.attached.push_back(a);
+    } else {
+      self->send(sink, atom::done_v, caf::error{});
+    }
+    return ok();
+  }
+  return fail(make_error(ec::command_not_found, "container: unknown job " + j.name));
+}
+
+container_actor::behavior_type container_behavior(container_self self,
+                                                  std::shared_ptr<const container_deps> deps,
+                                                  container_manager_actor manager,
+                                                  container_info info, bool recovered) {
+  auto& st = self->state;
+  st.deps = std::move(deps);
+  st.manager = std::move(manager);
+  st.info = std::move(info);
+  st.dir = st.deps->data_root + "/containers/" + st.info.id;
+  st.restart_delay = restart_delay_min;
+  self->set_down_handler([self](const caf::down_msg& m) {
+    auto& v = self->state.attached;
+    v.erase(
+        std::remove_if(v.begin(), v.end(), [&](auto& a) { return a.sink.address() == m.source; }),
+        v.end());
+  });
+  if (recovered) {
+    // The daemon died while this container ran: its processes, cgroup and mount are leftovers.
+    auto& s = st.info.state;
+    auto deps2 = st.deps;
+    auto id = st.info.id;
+    auto parent = st.info.config.host.cgroup_parent;
+    auto layer = st.info.rw_layer;
+    run_detached<bool>(
+        self,
+        [deps2, id, parent, layer]() -> caf::expected<bool> {
+          if (auto g = deps2->exec->open_group(parent, id)) {
+            (*g)->kill_all();
+            (*g)->remove();
+          }
+          deps2->graph->unmount(layer);
+          return true;
+        },
+        [self](caf::expected<bool>&) {
+          auto& st = self->state;
+          auto& s = st.info.state;
+          s.status = container_status::exited;
+          s.pid = 0;
+          s.exit_code = 255;
+          s.finished_at_nano = now_nano();
+          persist(self);
+          auto& p = st.info.config.host.restart_policy;
+          if (p == "always" || (p == "unless-stopped" && !s.has_been_manually_stopped)) {
+            do_start(
+                self, [](const caf::error&) {}, true);
+          } else if (st.info.config.host.auto_remove) {
+            do_remove(self);
+          }
+        });
+    (void)s;
+  }
+  return {
+      [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },
+      [self](atom::stdin, std::string& data) {
+        auto& st = self->state;
+        if (data.empty()) { // the client half-closed
+          if (st.stdin_h != 0 && st.info.config.stdin_once)
+            st.deps->reactor->close_input(std::exchange(st.stdin_h, 0));
+          else if (st.stdin_h == 0)
+            st.stdin_eof = true;
+          return;
+        }
+        if (st.stdin_h != 0) {
+          st.deps->reactor->write(st.stdin_h, std::move(data));
+        } else if (!is_running(st.info.state) || st.starting) {
+          if (st.stdin_buffer.size() + data.size() <= attach_buffer_limit) st.stdin_buffer += data;
+        }
+      },
+      [self](atom::output, uint8_t stream, std::string& data, uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.gen) return;
+        if (!data.empty()) {
+          deliver_output(self, stream, data, now_nano());
+          return;
+        }
+        if (--st.open_streams == 0 && st.exit_seen) finish_exit(self);
+      },
+      [self](atom::exited, int status, uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.gen) return;
+        st.exit_seen = true;
+        st.wait_status = status;
+        if (st.open_streams <= 0) finish_exit(self);
+      },
+      [self](atom::deadline, uint64_t n) {
+        auto& st = self->state;
+        if (n == st.kill_timer && st.kill_timer != 0) {
+          st.kill_timer = 0;
+          if (st.proc) {
+            send_signal(st.proc->pidfd, st.proc->pid, SIGKILL);
+            publish(self, "kill", {{"signal", "9"}});
+          }
+        } else if (n == st.restart_timer && st.restart_timer != 0) {
+          st.restart_timer = 0;
+          if (st.info.state.status != container_status::restarting) return;
+          do_start(
+              self,
+              [self](const caf::error& err) {
+                if (err)
+                  BLOG(warn, "container")
+                      << short_id(self->state.info.id) << ": restart: " << error_message(err);
+              },
+              true);
+        }
+      },
+      [self](atom::shutdown) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        if (!is_running(st.info.state)) return caf::ok_atom_v;
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        st.shutting_down = true;
+        auto manual = st.info.state.has_been_manually_stopped;
+        begin_stop(self, st.deps->shutdown_timeout);
+        // A daemon stop is not a manual stop: the next start may restart it by its policy.
+        st.info.state.has_been_manually_stopped = manual;
+        if (st.info.state.status == container_status::exited) return caf::ok_atom_v;
+        st.shutdown_promises.push_back(rp);
+        return rp;
+      },
+  };
+}
+
+} // namespace
+
+container_actor spawn_container(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
+                                container_manager_actor manager, container_info info,
+                                bool recovered) {
+  return sys.spawn(container_behavior, std::move(deps), std::move(manager), std::move(info),
+                   recovered);
+}
+
+} // namespace berth

@@ -1,0 +1,70 @@
+// One actor per container: its state machine, process, stdio, attach streams and json-file log.
+//
+// On-disk layout (owned here; every write is atomic: temp file, fsync, rename):
+//   <data-root>/containers/<id>/
+//     config.bin          container_info (CAF binary serialization, with a magic and a version)
+//     <id>-json.log[.N]   the json-file log and its rotations (drivers/log/jsonfile.hpp)
+// The read-write layer is the graph driver's layer <id> (with <id>-init below it).
+//
+// States and the verbs each allows (Docker's wording on a wrong state, 409 unless noted):
+//   created    -> start; delete; attach (waits for the start)
+//   running    -> stop, kill, restart, wait, resize; start is 304; delete needs force
+//   restarting -> stop, kill (stops the restarting); delete needs force
+//   exited     -> start, restart, delete; stop is 304; kill is 409
+//   removing   -> nothing (409 "removal of container X is already in progress")
+// paused/dead arrive with the pause and the crash-recovery work.
+#pragma once
+
+#include "messages/actors.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace berth::graph {
+class driver;
+}
+namespace berth::exec {
+class driver;
+class reactor;
+} // namespace berth::exec
+
+namespace berth {
+
+/// What every container actor shares: the drivers and the daemon's defaults.
+struct container_deps {
+  std::string data_root;
+  std::shared_ptr<graph::driver> graph;
+  std::shared_ptr<exec::driver> exec;
+  std::shared_ptr<exec::reactor> reactor;
+  events_actor events;
+  std::string log_driver = "json-file"; // daemon default
+  std::map<std::string, std::string> log_opts;
+  bool init = false;             // daemon default for --init
+  int64_t shutdown_timeout = 15; // seconds, --shutdown-timeout
+};
+
+/// The guards of the state machine, in one place.
+bool can_start(const container_state& s);
+bool is_running(const container_state& s); // running or restarting (a process may be up)
+
+/// Docker's merge of the image's config into a create request (daemon/create.go): Cmd and
+/// Entrypoint, Env by key, WorkingDir, User, Labels, StopSignal, ExposedPorts, Volumes.
+/// Fails with 400 "No command specified" when neither gives a command.
+caf::error merge_image_config(container_config& c, const std::string& image_config_json);
+
+/// Persist / load container_info (config.bin).
+caf::error save_container(const std::string& dir, const container_info& info);
+caf::expected<container_info> load_container(const std::string& dir);
+
+/// Spawn the actor of a container that exists on disk (its layers and dir are made).
+/// `recovered`: the daemon restarted while it was running; its leftovers are cleaned first.
+container_actor spawn_container(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
+                                container_manager_actor manager, container_info info,
+                                bool recovered);
+
+} // namespace berth

@@ -1,0 +1,383 @@
+// The container manager (see manager.hpp).
+#include "actors/containers/manager.hpp"
+
+#include "actors/log.hpp"
+#include "actors/worker.hpp"
+#include "drivers/exec/driver.hpp"
+#include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
+#include "drivers/log/jsonfile.hpp"
+#include "messages/defaults.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <dirent.h>
+#include <random>
+#include <set>
+
+namespace berth {
+
+namespace {
+
+const char* const adjectives[] = {
+    "admiring",   "adoring",       "affectionate", "agitated",   "amazing",    "angry",
+    "awesome",    "blissful",      "bold",         "brave",      "charming",   "clever",
+    "cool",       "compassionate", "competent",    "confident",  "crazy",      "dazzling",
+    "determined", "dreamy",        "eager",        "ecstatic",   "elastic",    "elated",
+    "elegant",    "epic",          "festive",      "focused",    "friendly",   "frosty",
+    "gallant",    "gifted",        "goofy",        "gracious",   "happy",      "hardcore",
+    "heuristic",  "hopeful",       "hungry",       "infallible", "inspiring",  "jolly",
+    "jovial",     "keen",          "kind",         "laughing",   "loving",     "lucid",
+    "magical",    "modest",        "musing",       "mystifying", "naughty",    "nervous",
+    "nice",       "nifty",         "nostalgic",    "objective",  "optimistic", "peaceful",
+    "pedantic",   "pensive",       "practical",    "priceless",  "quirky",     "quizzical",
+    "relaxed",    "reverent",      "romantic",     "sad",        "serene",     "sharp",
+    "silly",      "sleepy",        "stoic",        "strange",    "stupefied",  "suspicious",
+    "sweet",      "tender",        "thirsty",      "trusting",   "unruffled",  "upbeat",
+    "vibrant",    "vigilant",      "vigorous",     "wizardly",   "wonderful",  "xenodochial",
+    "youthful",   "zealous",       "zen"};
+const char* const surnames[] = {
+    "agnesi",       "albattani",   "allen",       "almeida",       "archimedes",  "ardinghelli",
+    "aryabhata",    "austin",      "babbage",     "banach",        "bardeen",     "bartik",
+    "bassi",        "bell",        "bhabha",      "bhaskara",      "blackwell",   "bohr",
+    "booth",        "borg",        "bose",        "boyd",          "brahmagupta", "brattain",
+    "brown",        "carson",      "cerf",        "chandrasekhar", "chatelet",    "clarke",
+    "colden",       "cori",        "cray",        "curie",         "darwin",      "davinci",
+    "dijkstra",     "dubinsky",    "easley",      "edison",        "einstein",    "elion",
+    "engelbart",    "euclid",      "euler",       "fermat",        "fermi",       "feynman",
+    "franklin",     "galileo",     "gates",       "goldberg",      "goldstine",   "golick",
+    "goodall",      "hamilton",    "hawking",     "heisenberg",    "hellman",     "hermann",
+    "hodgkin",      "hoover",      "hopper",      "hugle",         "hypatia",     "jackson",
+    "jang",         "jennings",    "jepsen",      "johnson",       "joliot",      "jones",
+    "kalam",        "keller",      "kepler",      "khorana",       "kilby",       "kirch",
+    "knuth",        "kowalevski",  "lalande",     "lamarr",        "lamport",     "leakey",
+    "leavitt",      "lewin",       "liskov",      "lovelace",      "lumiere",     "mahavira",
+    "mayer",        "mccarthy",    "mcclintock",  "mclean",        "meitner",     "mendel",
+    "mestorf",      "minsky",      "mirzakhani",  "morse",         "murdock",     "napier",
+    "newton",       "nightingale", "nobel",       "noether",       "northcutt",   "noyce",
+    "panini",       "pare",        "pascal",      "pasteur",       "payne",       "perlman",
+    "pike",         "poincare",    "poitras",     "ptolemy",       "raman",       "ramanujan",
+    "ride",         "ritchie",     "roentgen",    "rosalind",      "saha",        "sammet",
+    "shamir",       "shannon",     "shaw",        "shirley",       "shockley",    "sinoussi",
+    "snyder",       "spence",      "stonebraker", "sutherland",    "swanson",     "swartz",
+    "swirles",      "tesla",       "thompson",    "torvalds",      "turing",      "varahamihira",
+    "visvesvaraya", "volhard",     "wescoff",     "wiles",         "williams",    "wilson",
+    "wing",         "wozniak",     "wright",      "yalow",         "yonath"};
+
+int64_t now_nano() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+job_result ok(caf::message m = {}) {
+  return job_result{status_ok, {}, std::move(m)};
+}
+job_result fail(caf::error err) {
+  return job_result{status_err, std::move(err), {}};
+}
+
+struct record {
+  container_actor actor;
+  container_info info;
+};
+
+struct manager_state {
+  static inline const char* name = "containers";
+  container_manager_options opts;
+  std::map<std::string, record> containers; // by ID
+  std::map<std::string, std::string> names; // "/name" -> ID (reserved while creating, too)
+};
+
+using manager_self = container_manager_actor::stateful_pointer<manager_state>;
+
+const std::vector<std::string>& container_jobs() {
+  static const std::vector<std::string> jobs{
+      "container_inspect", "container_start", "container_stop",   "container_restart",
+      "container_kill",    "container_wait",  "container_delete", "container_attach",
+      "container_resize",  "container_logs"};
+  return jobs;
+}
+
+caf::expected<std::string> resolve(const manager_state& st, const std::string& ref) {
+  if (ref.empty()) return make_error(ec::not_found, "No such container: " + ref);
+  if (st.containers.count(ref)) return ref;
+  auto name = ref[0] == '/' ? ref : "/" + ref;
+  if (auto it = st.names.find(name); it != st.names.end() && st.containers.count(it->second))
+    return it->second;
+  std::string found;
+  for (auto it = st.containers.lower_bound(ref);
+       it != st.containers.end() && it->first.compare(0, ref.size(), ref) == 0; ++it) {
+    if (!found.empty())
+      return make_error(ec::invalid_argument, "multiple IDs found with provided prefix: " + ref);
+    found = it->first;
+  }
+  if (found.empty()) return make_error(ec::not_found, "No such container: " + ref);
+  return found;
+}
+
+std::string unique_name(const manager_state& st) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<std::size_t> a(0, std::size(adjectives) - 1);
+  std::uniform_int_distribution<std::size_t> b(0, std::size(surnames) - 1);
+  for (int i = 0;; ++i) {
+    auto n = std::string{adjectives[a(rng)]} + "_" + surnames[b(rng)];
+    if (i >= 10) n += std::to_string(i); // Docker appends a digit after collisions
+    if (!st.names.count("/" + n)) return n;
+  }
+}
+
+void spawn_record(manager_self self, container_info info, bool recovered) {
+  auto& st = self->state;
+  auto id = info.id;
+  auto name = info.name;
+  auto actor = spawn_container(self->system(), st.opts.deps, self, info, recovered);
+  st.names[name] = id;
+  st.containers[id] = record{actor, std::move(info)};
+}
+
+void load_existing(manager_self self) {
+  auto& st = self->state;
+  auto root = st.opts.deps->data_root + "/containers";
+  DIR* d = ::opendir(root.c_str());
+  if (!d) return;
+  std::vector<std::string> ids;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() == 64) ids.push_back(n);
+  }
+  ::closedir(d);
+  for (auto& id : ids) {
+    auto info = load_container(root + "/" + id);
+    if (!info) {
+      BLOG(warn, "containers") << "skipping " << id << ": " << error_message(info.error());
+      continue;
+    }
+    bool recovered = is_running(info->state) || info->state.status == container_status::removing;
+    spawn_record(self, std::move(*info), recovered);
+  }
+  if (!ids.empty()) BLOG(info, "containers") << "loaded " << st.containers.size() << " containers";
+}
+
+// POST /containers/create: validate, find the image, make the layers and the actor.
+caf::result<job_result> create(manager_self self, job& j) {
+  auto& st = self->state;
+  if (!j.input.match_elements<container_config>())
+    return fail(make_error(ec::invalid_argument, "create: no container config"));
+  auto cfg = j.input.get_as<container_config>(0);
+  std::string name = j.args.empty() ? std::string{} : j.args[0];
+  if (name.empty()) name = "/" + unique_name(st);
+  if (name[0] != '/') name = "/" + name;
+  if (auto it = st.names.find(name); it != st.names.end())
+    return fail(make_error(ec::conflict, "Conflict. The container name \"" + name +
+                                             "\" is already in use by container \"" + it->second +
+                                             "\". You have to remove (or rename) that container "
+                                             "to be able to reuse that name."));
+  cgroups::resources r;
+  r.memory = cfg.host.memory;
+  r.memory_swap = cfg.host.memory_swap;
+  r.memory_swappiness = cfg.host.memory_swappiness;
+  r.nano_cpus = cfg.host.nano_cpus;
+  r.cpu_period = cfg.host.cpu_period;
+  r.cpu_quota = cfg.host.cpu_quota;
+  if (auto err = cgroups::validate(r)) return fail(std::move(err));
+  auto log_type = cfg.host.log_type.empty() ? st.opts.deps->log_driver : cfg.host.log_type;
+  auto log_config = cfg.host.log_type.empty() ? st.opts.deps->log_opts : cfg.host.log_config;
+  if (log_type != "json-file" && log_type != "none")
+    return fail(
+        make_error(ec::invalid_argument, "failed to create logger: logger: no log driver named '" +
+                                             log_type + "' is registered"));
+  if (log_type == "json-file") {
+    if (auto o = logs::parse_options(log_config); !o) return fail(o.error());
+  }
+  auto net = cfg.host.network_mode;
+  if (!(net.empty() || net == "default" || net == "bridge" || net == "host" || net == "none"))
+    return fail(make_error(ec::not_implemented, "network mode " + net +
+                                                    " is not built yet in berthd (default, "
+                                                    "bridge, host and none are)"));
+  auto id = io::random_hex(32);
+  st.names[name] = id; // reserved while the image is looked up and the layers are made
+  auto rp = self->make_response_promise<job_result>();
+  auto release = [self, name](const caf::error& err,
+                              caf::typed_response_promise<job_result> rp) mutable {
+    self->state.names.erase(name);
+    rp.deliver(fail(err));
+  };
+  self->request(st.opts.images, caf::infinite, caf::get_atom_v, atom::image_v, cfg.image)
+      .then(
+          [self, rp, release, cfg, id, name, log_type, log_config](image_info& img) mutable {
+            auto& st = self->state;
+            if (auto err = merge_image_config(cfg, img.config)) {
+              release(err, rp);
+              return;
+            }
+            if (cfg.hostname.empty()) cfg.hostname = id.substr(0, 12);
+            if (cfg.host.network_mode.empty()) cfg.host.network_mode = "default";
+            container_info info;
+            info.id = id;
+            info.name = name;
+            info.created_nano = now_nano();
+            info.image_id = img.id;
+            auto cmd = cfg.entrypoint;
+            cmd.insert(cmd.end(), cfg.cmd.begin(), cfg.cmd.end());
+            info.path = cmd.front();
+            info.args.assign(cmd.begin() + 1, cmd.end());
+            info.driver = st.opts.deps->graph->name();
+            info.rw_layer = id;
+            auto dir = st.opts.deps->data_root + "/containers/" + id;
+            info.log_type = log_type;
+            info.log_config = log_config;
+            if (log_type == "json-file") info.log_path = dir + "/" + id + "-json.log";
+            info.exec_driver = st.opts.deps->exec->name();
+            info.config = std::move(cfg);
+            auto parent = img.graph_data.count("CacheID") ? img.graph_data["CacheID"] : "";
+            auto graph = st.opts.deps->graph;
+            run_detached<bool>(
+                self,
+                [graph, id, parent, dir, info]() -> caf::expected<bool> {
+                  auto undo = [&](caf::error err) -> caf::expected<bool> {
+                    graph->remove(id);
+                    graph->remove(id + "-init");
+                    io::remove_all(dir);
+                    return err;
+                  };
+                  if (auto err = io::mkdir_all(dir, 0710)) return undo(err);
+                  if (auto err = graph->create_rw(id, parent)) return undo(err);
+                  if (auto err = save_container(dir, info)) return undo(err);
+                  return true;
+                },
+                [self, rp, release, info](caf::expected<bool>& r) mutable {
+                  if (!r) {
+                    release(r.error(), rp);
+                    return;
+                  }
+                  spawn_record(self, info, false);
+                  event ev;
+                  ev.type = "container";
+                  ev.action = "create";
+                  ev.actor_id = info.id;
+                  ev.attributes = info.config.labels;
+                  ev.attributes["image"] = info.config.image;
+                  ev.attributes["name"] = info.name.substr(1);
+                  self->send(self->state.opts.deps->events, caf::publish_atom_v, std::move(ev));
+                  rp.deliver(ok(caf::make_message(create_result{info.id, {}})));
+                });
+          },
+          [release, rp, cfg](caf::error& err) mutable {
+            if (err.category() == caf::atom("berth") &&
+                static_cast<ec>(err.code()) == ec::not_found)
+              err = make_error(ec::not_found, "No such image: " + cfg.image);
+            release(err, rp);
+          });
+  return rp;
+}
+
+// Every container, newest first (the API applies all, limit, filters, before and since).
+std::vector<container_info> list(const manager_state& st) {
+  std::vector<container_info> out;
+  out.reserve(st.containers.size());
+  for (auto& [id, rec] : st.containers)
+    out.push_back(rec.info);
+  std::sort(out.begin(), out.end(),
+            [](auto& a, auto& b) { return a.created_nano > b.created_nano; });
+  return out;
+}
+
+container_manager_actor::behavior_type manager_behavior(manager_self self,
+                                                        container_manager_options opts) {
+  self->state.opts = std::move(opts);
+  self->attach_functor([](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown)
+      BLOG(error, "containers") << "the container manager stopped: " << caf::to_string(reason);
+  });
+  load_existing(self);
+  return {
+      [self](caf::update_atom, container_info& info) {
+        auto it = self->state.containers.find(info.id);
+        if (it != self->state.containers.end()) it->second.info = std::move(info);
+      },
+      [self](atom::done, std::string& id) {
+        auto& st = self->state;
+        auto it = st.containers.find(id);
+        if (it == st.containers.end()) return;
+        st.names.erase(it->second.info.name);
+        st.containers.erase(it);
+      },
+      [self](job& j) -> caf::result<job_result> {
+        auto& st = self->state;
+        if (j.name == "container_create") return create(self, j);
+        if (j.name == "containers") return ok(caf::make_message(list(st)));
+        if (j.name == "container_count") {
+          int64_t running = 0, paused = 0;
+          for (auto& [id, r] : st.containers) {
+            if (r.info.state.status == container_status::paused)
+              ++paused;
+            else if (is_running(r.info.state))
+              ++running;
+          }
+          auto total = static_cast<int64_t>(st.containers.size());
+          return ok(caf::make_message(
+              std::vector<int64_t>{total, running, paused, total - running - paused}));
+        }
+        if (j.args.empty())
+          return fail(make_error(ec::invalid_argument, j.name + ": no container given"));
+        auto id = resolve(st, j.args[0]);
+        if (!id) return fail(id.error());
+        return self->delegate(st.containers.at(*id).actor, std::move(j));
+      },
+      [self](atom::shutdown) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        auto pending = std::make_shared<std::size_t>(st.containers.size());
+        if (*pending == 0) return caf::ok_atom_v;
+        auto timeout = std::chrono::seconds{st.opts.deps->shutdown_timeout + 5};
+        for (auto& [id, r] : st.containers)
+          self->request(r.actor, timeout, atom::shutdown_v)
+              .then(
+                  [rp, pending](caf::ok_atom) mutable {
+                    if (--*pending == 0) rp.deliver(caf::ok_atom_v);
+                  },
+                  [rp, pending](caf::error&) mutable {
+                    if (--*pending == 0) rp.deliver(caf::ok_atom_v);
+                  });
+        return rp;
+      },
+  };
+}
+
+} // namespace
+
+std::string generate_name() {
+  manager_state empty;
+  return unique_name(empty);
+}
+
+caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system& sys,
+                                                               container_manager_options opts) {
+  auto engine = opts.engine;
+  auto mgr = sys.spawn(manager_behavior, std::move(opts));
+  std::vector<std::string> jobs{"container_create", "containers", "container_count"};
+  for (auto& n : container_jobs())
+    jobs.push_back(n);
+  caf::scoped_actor self{sys};
+  caf::error failed;
+  self->request(engine, defaults::register_timeout, atom::provide_v, std::string{"containers"},
+                jobs, caf::actor_cast<job_handler_actor>(mgr))
+      .receive([](caf::ok_atom) {}, [&](caf::error& err) { failed = std::move(err); });
+  if (!failed)
+    self->request(engine, defaults::register_timeout, atom::provide_v, atom::shutdown_v,
+                  std::string{"containers"}, caf::actor_cast<shutdown_handler_actor>(mgr))
+        .receive([](caf::ok_atom) {}, [&](caf::error& err) { failed = std::move(err); });
+  if (failed) {
+    caf::anon_send_exit(mgr, caf::exit_reason::user_shutdown);
+    return failed;
+  }
+  return mgr;
+}
+
+} // namespace berth

@@ -1,0 +1,329 @@
+// Container routes (see containers.hpp and ../shared/reference/docker-cli-call-map.md §2-4).
+#include "api/containers.hpp"
+
+#include "api/container_codec.hpp"
+#include "messages/actors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <mutex>
+
+namespace berth::api {
+
+namespace {
+
+/// Writes a container's byte stream to the client: chunks of a 200 stream (logs) or raw bytes
+/// of a hijacked connection (attach). Ends the response at `done`.
+struct sink_state {
+  static inline const char* name = "stream_sink";
+  bool finished = false;
+};
+
+stream_sink_actor::behavior_type stream_sink(stream_sink_actor::stateful_pointer<sink_state> self,
+                                             connection_ptr conn, bool raw) {
+  conn->on_close([self = caf::actor_cast<caf::actor>(self)] {
+    caf::anon_send_exit(self, caf::exit_reason::user_shutdown);
+  });
+  return {
+      [self, conn, raw](std::string& bytes) {
+        if (self->state.finished || bytes.empty()) return;
+        if (raw)
+          conn->raw_write(std::move(bytes), nullptr);
+        else
+          conn->stream_write(std::move(bytes), nullptr);
+      },
+      [self, conn](atom::done, caf::error&) {
+        if (self->state.finished) return;
+        self->state.finished = true;
+        conn->stream_end();
+        self->quit();
+      },
+  };
+}
+
+std::string id_of(const http_request& req) {
+  auto it = req.params.find("id");
+  return it == req.params.end() ? std::string{} : it->second;
+}
+
+// Query parameters that the container actor reads, as job env (booleans only when true).
+std::map<std::string, std::string> env_of(const http_request& req,
+                                          std::initializer_list<const char*> bools,
+                                          std::initializer_list<const char*> values) {
+  std::map<std::string, std::string> env;
+  for (auto* k : bools)
+    if (query_bool(req, k)) env[k] = "1";
+  for (auto* k : values)
+    if (auto* v = req.get(k)) env[k] = *v;
+  return env;
+}
+
+void no_content(const connection_ptr& conn, job_result& r) {
+  if (r.status != status_ok) {
+    auto& err = r.error;
+    if (err.category() == caf::atom("berth") && static_cast<ec>(err.code()) == ec::not_modified) {
+      http_response res;
+      res.status = 304;
+      conn->respond(std::move(res));
+      return;
+    }
+    conn->respond(error_response(err ? err : make_error(ec::unspecified, "job failed")));
+    return;
+  }
+  http_response res;
+  res.status = 204;
+  conn->respond(std::move(res));
+}
+
+// Look the container up first (errors are plain HTTP errors), then `next(info)`.
+void with_container(const std::shared_ptr<api_context>& ctx, const std::string& id,
+                    const connection_ptr& conn, std::function<void(container_info&)> next) {
+  run_job(
+      *ctx, job{"container_inspect", {id}, {}, {}}, [conn, next = std::move(next)](job_result& r) {
+        if (r.status != status_ok || !r.output.match_elements<container_info>()) {
+          conn->respond(
+              error_response(r.error ? r.error : make_error(ec::unspecified, "inspect failed")));
+          return;
+        }
+        auto info = r.output.get_as<container_info>(0);
+        next(info);
+      });
+}
+
+std::string encode_wait(const job_result& r) {
+  boost::json::object o;
+  if (r.status == status_ok && r.output.match_elements<wait_result>()) {
+    auto& w = r.output.get_as<wait_result>(0);
+    o["Error"] = w.error.empty() ? boost::json::value(nullptr)
+                                 : boost::json::value(boost::json::object{{"Message", w.error}});
+    o["StatusCode"] = w.status_code;
+  } else {
+    o["Error"] = boost::json::object{{"Message", error_message(r.error)}};
+    o["StatusCode"] = -1;
+  }
+  return boost::json::serialize(o) + "\n";
+}
+
+/// The stdin side of an attach: bytes from the client go to the container actor once the attach
+/// job answered with it; what arrives before is held.
+struct attach_input {
+  std::mutex mu;
+  container_actor target;
+  bool known = false;
+  std::vector<std::string> held;
+
+  void push(std::string data) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!known) {
+      held.push_back(std::move(data));
+      return;
+    }
+    auto t = target;
+    lk.unlock();
+    caf::anon_send(t, atom::stdin_v, std::move(data));
+  }
+  void set(container_actor t) {
+    std::lock_guard<std::mutex> lk(mu);
+    target = t;
+    known = true;
+    for (auto& d : held)
+      caf::anon_send(t, atom::stdin_v, std::move(d));
+    held.clear();
+  }
+};
+
+} // namespace
+
+void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
+  r.add("POST", "/containers/create", [ctx](http_request& req, const connection_ptr& conn) {
+    auto name = validate_name(req.get("name") ? *req.get("name") : std::string{});
+    if (!name) return conn->respond(error_response(name.error()));
+    auto cfg = parse_create(req.body);
+    if (!cfg) return conn->respond(error_response(cfg.error()));
+    run_job(*ctx, job{"container_create", {*name}, {}, caf::make_message(std::move(*cfg))},
+            [conn](job_result& res) {
+              answer<create_result>(
+                  conn, res,
+                  [](const create_result& c) {
+                    boost::json::array warnings;
+                    for (auto& w : c.warnings)
+                      warnings.emplace_back(w);
+                    return boost::json::serialize(
+                        boost::json::object{{"Id", c.id}, {"Warnings", std::move(warnings)}});
+                  },
+                  201);
+            });
+  });
+
+  r.add("GET", "/containers/json", [ctx](http_request& req, const connection_ptr& conn) {
+    filter_args filters;
+    if (auto* f = req.get("filters"); f && !f->empty()) {
+      auto parsed = parse_filters(*f);
+      if (!parsed) return conn->respond(error_response(parsed.error()));
+      filters = std::move(*parsed);
+    }
+    if (auto err = validate_list_filters(filters)) return conn->respond(error_response(err));
+    bool all = query_bool(req, "all");
+    bool size = query_bool(req, "size");
+    int64_t limit = -1;
+    if (auto* l = req.get("limit"); l && !l->empty()) {
+      try {
+        limit = std::stoll(*l);
+      } catch (...) {
+        return conn->respond(error_response(400, "invalid limit: " + *l));
+      }
+    }
+    run_job(
+        *ctx, job{"containers", {}, {}, {}}, [conn, filters, all, size, limit](job_result& res) {
+          answer<std::vector<container_info>>(conn, res, [&](const std::vector<container_info>& v) {
+            auto created_of = [&](const std::string& ref) -> int64_t {
+              for (auto& c : v)
+                if (c.id.rfind(ref, 0) == 0 || c.name == ref || c.name == "/" + ref)
+                  return c.created_nano;
+              return -1;
+            };
+            int64_t before = -1, since = -1;
+            if (auto it = filters.find("before"); it != filters.end() && !it->second.empty())
+              before = created_of(*it->second.begin());
+            if (auto it = filters.find("since"); it != filters.end() && !it->second.empty())
+              since = created_of(*it->second.begin());
+            bool every = all || limit > 0 || filters.count("status") || filters.count("exited");
+            auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+            std::string out = "[";
+            int64_t n = 0;
+            for (auto& c : v) {
+              bool up = c.state.status == container_status::running ||
+                        c.state.status == container_status::paused ||
+                        c.state.status == container_status::restarting;
+              if (!every && !up) continue;
+              if (before >= 0 && c.created_nano >= before) continue;
+              if (since >= 0 && c.created_nano <= since) continue;
+              if (!matches(c, filters)) continue;
+              if (n++ > 0) out += ",";
+              out += encode_summary(c, size, now);
+              if (limit > 0 && n >= limit) break;
+            }
+            return out + "]";
+          });
+        });
+  });
+
+  r.add("GET", "/containers/{id}/json", [ctx](http_request& req, const connection_ptr& conn) {
+    bool size = query_bool(req, "size");
+    run_job(*ctx, job{"container_inspect", {id_of(req)}, {}, {}}, [conn, size](job_result& res) {
+      answer<container_info>(conn, res,
+                             [size](const container_info& c) { return encode_inspect(c, size); });
+    });
+  });
+
+  auto verb = [&r, ctx](const char* path, const char* job_name,
+                        std::initializer_list<const char*> values) {
+    std::vector<std::string> keys(values.begin(), values.end());
+    r.add("POST", path, [ctx, job_name, keys](http_request& req, const connection_ptr& conn) {
+      std::map<std::string, std::string> env;
+      for (auto& k : keys)
+        if (auto* v = req.get(k)) env[k] = *v;
+      run_job(*ctx, job{job_name, {id_of(req)}, std::move(env), {}},
+              [conn](job_result& res) { no_content(conn, res); });
+    });
+  };
+  verb("/containers/{id}/start", "container_start", {});
+  verb("/containers/{id}/stop", "container_stop", {"t"});
+  verb("/containers/{id}/restart", "container_restart", {"t"});
+  verb("/containers/{id}/kill", "container_kill", {"signal"});
+
+  r.add("POST", "/containers/{id}/wait", [ctx](http_request& req, const connection_ptr& conn) {
+    auto id = id_of(req);
+    auto env = env_of(req, {}, {"condition"});
+    with_container(ctx, id, conn, [ctx, conn, env](container_info& c) {
+      // Headers now: `docker run` sends start only after they arrive (call map §2d).
+      conn->stream_begin(200, "application/json");
+      run_job(*ctx, job{"container_wait", {c.id}, env, {}}, [conn](job_result& res) {
+        conn->stream_write(encode_wait(res), nullptr);
+        conn->stream_end();
+      });
+    });
+  });
+
+  r.add("DELETE", "/containers/{id}", [ctx](http_request& req, const connection_ptr& conn) {
+    run_job(*ctx,
+            job{"container_delete", {id_of(req)}, env_of(req, {"force", "v", "link"}, {}), {}},
+            [conn](job_result& res) { no_content(conn, res); });
+  });
+
+  r.add("POST", "/containers/{id}/resize", [ctx](http_request& req, const connection_ptr& conn) {
+    run_job(*ctx, job{"container_resize", {id_of(req)}, env_of(req, {}, {"h", "w"}), {}},
+            [conn](job_result& res) {
+              if (res.status != status_ok) return conn->respond(error_response(res.error));
+              conn->respond(http_response{200, "text/plain; charset=utf-8", {}, ""});
+            });
+  });
+
+  r.add("POST", "/containers/{id}/attach", [ctx](http_request& req, const connection_ptr& conn) {
+    auto env = env_of(req, {"stream", "stdin", "stdout", "stderr", "logs"}, {"detachKeys"});
+    with_container(ctx, id_of(req), conn, [ctx, conn, env](container_info& c) {
+      auto input = std::make_shared<attach_input>();
+      bool want_stdin = env.count("stdin") > 0;
+      conn->hijack([input, want_stdin](std::string data) {
+        if (want_stdin) input->push(std::move(data));
+      });
+      auto sink = ctx->sys->spawn(stream_sink, conn, true);
+      run_job(*ctx, job{"container_attach", {c.id}, env, caf::make_message(sink)},
+              [input, sink, conn](job_result& res) {
+                if (res.status != status_ok || !res.output.match_elements<container_actor>()) {
+                  // stream 3: an error the CLI shows as "error from daemon in stream"
+                  auto msg = error_message(res.error);
+                  std::string frame{'\x03', '\0', '\0', '\0'};
+                  auto n = static_cast<uint32_t>(msg.size());
+                  for (int shift = 24; shift >= 0; shift -= 8)
+                    frame += static_cast<char>((n >> shift) & 0xff);
+                  conn->raw_write(frame + msg, nullptr);
+                  caf::anon_send(sink, atom::done_v, res.error);
+                  return;
+                }
+                input->set(res.output.get_as<container_actor>(0));
+              });
+    });
+  });
+
+  r.add("GET", "/containers/{id}/logs", [ctx](http_request& req, const connection_ptr& conn) {
+    auto env = env_of(req, {"follow", "stdout", "stderr", "timestamps", "details"}, {});
+    if (!env.count("stdout") && !env.count("stderr"))
+      return conn->respond(
+          error_response(400, "Bad parameters: you must choose at least one stream"));
+    for (auto key : {"since", "until"}) {
+      auto* v = req.get(key);
+      if (v == nullptr || v->empty() || *v == "0") continue;
+      auto t = parse_timestamp(*v);
+      if (!t) return conn->respond(error_response(t.error()));
+      env[key] = std::to_string(*t);
+    }
+    if (auto* t = req.get("tail"); t && !t->empty() && *t != "all") {
+      try {
+        auto n = std::stoll(*t);
+        env["tail"] = std::to_string(n < 0 ? -1 : n);
+      } catch (...) {
+        // dockerd treats a bad tail as "all"
+      }
+    }
+    with_container(ctx, id_of(req), conn, [ctx, conn, env](container_info& c) {
+      conn->stream_begin(200, c.config.tty ? "application/vnd.docker.raw-stream"
+                                           : "application/vnd.docker.multiplexed-stream");
+      auto sink = ctx->sys->spawn(stream_sink, conn, false);
+      run_job(*ctx, job{"container_logs", {c.id}, env, caf::make_message(sink)},
+              [sink](job_result& res) {
+                if (res.status != status_ok) caf::anon_send(sink, atom::done_v, res.error);
+              });
+    });
+  });
+}
+
+} // namespace berth::api

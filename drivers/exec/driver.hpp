@@ -1,0 +1,119 @@
+// The exec driver interface: starts a container's first process in its own namespaces and
+// cgroup, signals it, pauses it and cleans up after it. Two implementations, chosen by
+// `-e/--exec-driver`: native (berth's own helper, `berth-exec`) and oci (an OCI bundle run by
+// runc or crun).
+//
+// A started process is watched by the caller: exits come through the pidfd (waitid P_PIDFD),
+// never by polling. start() blocks for the few milliseconds the helper needs to set the
+// container up and exec the command; callers run it off the actor threads (run_detached).
+#pragma once
+
+#include "drivers/exec/cgroups.hpp"
+#include "messages/types.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace berth::exec {
+
+/// A mount inside the container, applied after the standard ones (/proc, /sys, /dev, ...).
+struct mount_spec {
+  std::string source;
+  std::string destination;          // absolute, inside the container
+  std::string type;                 // bind, tmpfs, ...
+  std::vector<std::string> options; // ro, rbind, nosuid, size=..., mode=...
+};
+
+/// Everything needed to start a container's first process. Built by the container actor from
+/// the container config merged with the image config.
+struct process_spec {
+  std::string id;                // the container ID: the cgroup name
+  std::string rootfs;            // the graph driver's mount (merged root)
+  std::vector<std::string> args; // argv; args[0] without a '/' is looked up in the env's PATH
+  std::vector<std::string> env;  // KEY=VALUE, PATH included
+  std::string cwd = "/";         // created (owned by the user) when missing
+  std::string user;              // "", uid, uid:gid, name, name:group (container's /etc/passwd)
+  std::vector<std::string> additional_groups; // --group-add: names or GIDs
+  std::string hostname;
+  std::string domainname;
+  bool tty = false;        // a pty: stdin/stdout/stderr on one terminal
+  bool open_stdin = false; // a stdin pipe (else /dev/null)
+  bool init = false; // a minimal reaping init as PID 1 (forwards signals, exits with the child)
+  bool privileged = false;
+  bool readonly_rootfs = false;
+  bool no_new_privileges = false;
+  std::vector<std::string> cap_add; // CAP_X; "ALL"
+  std::vector<std::string> cap_drop;
+  std::vector<ulimit> rlimits; // on top of the defaults (the daemon's, clamped to hard)
+  std::map<std::string, std::string> sysctls;
+  int64_t shm_size = 64 << 20;
+  std::vector<mount_spec> mounts;
+  bool new_net_namespace = true; // false: the host's network (--network host)
+  bool host_pid = false;
+  bool host_ipc = false;
+  bool host_uts = false;
+  std::vector<std::string> masked_paths;   // empty: Docker's defaults (unless privileged)
+  std::vector<std::string> readonly_paths; // empty: Docker's defaults (unless privileged)
+  cgroups::resources resources;
+  std::string cgroup_parent; // "" = berth
+  uint16_t rows = 0;         // initial pty size (0 = the kernel default)
+  uint16_t cols = 0;
+};
+
+/// A running container process and the caller's ends of its stdio. Owns its file descriptors.
+struct process {
+  process() = default;
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+  ~process();
+  pid_t pid = -1;     // in the host PID namespace
+  int pidfd = -1;     // for waitid(P_PIDFD) and pidfd_send_signal
+  int stdin_fd = -1;  // write end; -1 unless open_stdin (and not tty)
+  int stdout_fd = -1; // read end; with a tty: -1
+  int stderr_fd = -1; // read end; with a tty: -1
+  int pty_fd = -1;    // the pty master with a tty (read output, write input, resize)
+  std::unique_ptr<cgroups::group> cgroup;
+};
+
+class driver {
+public:
+  virtual ~driver() = default;
+  /// "native" or "oci".
+  virtual std::string name() const = 0;
+  /// Start the process; returns once it runs the command. A failure to exec the command uses
+  /// runc's wording, which the CLI maps to exit codes: `exec: "x": executable file not found in
+  /// $PATH` (127), `... no such file or directory` (127), `... permission denied` (126).
+  /// Errors of that kind are ec::invalid_argument (400, as moby); others ec::system (500).
+  virtual caf::expected<std::unique_ptr<process>> start(const process_spec& spec) = 0;
+  /// The group of container `id` after a daemon restart (to kill leftovers), or an error.
+  virtual caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
+                                                                    const std::string& id) = 0;
+  /// `docker info`: CgroupDriver, CgroupVersion.
+  virtual std::string cgroup_driver() const = 0;
+  virtual std::string cgroup_version() const = 0;
+};
+
+/// Set a pty's window size.
+caf::error resize_pty(int pty_fd, uint16_t rows, uint16_t cols);
+
+/// Signal numbers by Docker's names: "KILL", "SIGKILL", "9", "SIGRTMIN+3"; -1 when unknown.
+int parse_signal(const std::string& name);
+/// "SIGTERM" for 15.
+std::string signal_name(int sig);
+
+/// The native driver; `helper` is the path of the berth-exec binary (by default next to the
+/// daemon's executable). Fails when cgroups cannot be set up.
+caf::expected<std::unique_ptr<driver>>
+make_native(const std::string& helper, const std::string& cgroup_root = "/sys/fs/cgroup");
+
+/// The path of berth-exec next to the running executable.
+std::string default_helper_path();
+
+} // namespace berth::exec

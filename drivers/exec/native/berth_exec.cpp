@@ -1,0 +1,834 @@
+// berth-exec: the native exec driver's helper. berthd clones it into a container's new namespaces
+// (and, as a rule, as PID 1 of a new PID namespace); it sets the container up and execs the
+// command. It is never run by hand.
+//
+// Its fds on entry (see native/native.cpp for the parent's side):
+//   0-2  the container's stdio (pipes, /dev/null or the pty slave)
+//   3    the spec, read to EOF (berthd sends it after it moved us into the container's cgroup)
+//   4    the error pipe: kept CLOEXEC, so EOF without data tells berthd the command was exec'd;
+//        on failure one report ('I' = the command cannot be exec'd, 'S' = setup failed, then the
+//        message in runc's wording) and exit.
+//
+// The setup, in order: cgroup namespace; private mounts; rootfs bind-mounted onto itself; the
+// sources of bind mounts cloned (open_tree) while the host's tree is visible; pivot_root; /proc,
+// /sys, /dev (nodes, pts, shm, mqueue, console), the spec's mounts, all created inside the new
+// root (so symlinks in the image cannot lead out of it); hostname, sysctls, rlimits, lo up; the
+// user from the container's /etc/passwd and /etc/group; the workdir; masked and read-only paths,
+// read-only rootfs; session and controlling tty; capabilities, uid/gid, no_new_privs; then either
+// exec the command, or (init) fork it and stay as a reaping, signal-forwarding PID 1.
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+namespace {
+
+constexpr int spec_fd = 3;
+constexpr int report_fd = 4;
+constexpr uint64_t spec_magic = 0x31584542; // "BEX1"
+constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Flags of the encoded spec (mirrors native.cpp).
+enum spec_flag : uint64_t {
+  flag_tty = 1,
+  flag_init = 2,
+  flag_privileged = 4,
+  flag_readonly_rootfs = 8,
+  flag_no_new_privileges = 16,
+  flag_new_net = 32,
+  flag_host_pid = 64,
+  flag_host_ipc = 128,
+  flag_host_uts = 256,
+};
+
+struct rlimit_spec {
+  int resource;
+  uint64_t soft, hard;
+};
+
+struct mount_spec {
+  std::string source, destination, type;
+  std::vector<std::string> options;
+};
+
+struct spec {
+  std::string rootfs;
+  std::vector<std::string> args, env;
+  std::string cwd, user;
+  std::vector<std::string> additional_groups;
+  std::string hostname, domainname;
+  std::string console; // the pty slave's path (host namespace) with a tty
+  uint64_t flags = 0;
+  uint64_t caps = 0;
+  std::vector<rlimit_spec> rlimits;
+  std::vector<std::pair<std::string, std::string>> sysctls;
+  int64_t shm_size = 0;
+  std::vector<mount_spec> mounts;
+  std::vector<std::string> masked, readonly;
+  bool has(spec_flag f) const { return (flags & f) != 0; }
+};
+
+// ---- reporting ----
+
+// Go's rendering of an errno (runc's messages): strerror with a lower-case first letter.
+std::string errstr(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+[[noreturn]] void report(char kind, const std::string& msg, int code = 1) {
+  std::string out(1, kind);
+  out += msg;
+  [[maybe_unused]] auto n = ::write(report_fd, out.data(), out.size());
+  ::_exit(code);
+}
+
+[[noreturn]] void fail(const std::string& step, int err = errno) {
+  report('S', step + ": " + errstr(err));
+}
+
+// ---- the spec ----
+
+struct decoder {
+  const char* p;
+  const char* end;
+  uint64_t u64() {
+    uint64_t x = 0;
+    if (end - p < static_cast<std::ptrdiff_t>(sizeof(x))) report('S', "malformed spec");
+    std::memcpy(&x, p, sizeof(x));
+    p += sizeof(x);
+    return x;
+  }
+  int64_t i64() { return static_cast<int64_t>(u64()); }
+  uint64_t count() {
+    auto n = u64();
+    if (n > static_cast<uint64_t>(end - p)) report('S', "malformed spec");
+    return n;
+  }
+  std::string str() {
+    auto n = count();
+    std::string s{p, static_cast<size_t>(n)};
+    p += n;
+    return s;
+  }
+  std::vector<std::string> strs() {
+    std::vector<std::string> v(count());
+    for (auto& s : v)
+      s = str();
+    return v;
+  }
+};
+
+spec read_spec() {
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    auto n = ::read(spec_fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("read spec");
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(spec_fd);
+  decoder d{data.data(), data.data() + data.size()};
+  if (d.u64() != spec_magic) report('S', "malformed spec");
+  spec s;
+  s.rootfs = d.str();
+  s.args = d.strs();
+  s.env = d.strs();
+  s.cwd = d.str();
+  s.user = d.str();
+  s.additional_groups = d.strs();
+  s.hostname = d.str();
+  s.domainname = d.str();
+  s.flags = d.u64();
+  s.caps = d.u64();
+  s.rlimits.resize(d.count());
+  for (auto& r : s.rlimits) {
+    r.resource = static_cast<int>(d.i64());
+    r.soft = d.u64();
+    r.hard = d.u64();
+  }
+  s.sysctls.resize(d.count());
+  for (auto& [k, v] : s.sysctls) {
+    k = d.str();
+    v = d.str();
+  }
+  s.shm_size = d.i64();
+  s.mounts.resize(d.count());
+  for (auto& m : s.mounts) {
+    m.source = d.str();
+    m.destination = d.str();
+    m.type = d.str();
+    m.options = d.strs();
+  }
+  s.masked = d.strs();
+  s.readonly = d.strs();
+  s.console = d.str();
+  if (s.args.empty()) report('S', "malformed spec");
+  return s;
+}
+
+// ---- files and mounts ----
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    auto pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos - start));
+    if (pos == std::string::npos) return out;
+    start = pos + 1;
+  }
+}
+
+// mkdir -p; the directories created are chowned to uid:gid when uid >= 0.
+void mkdir_all(const std::string& path, mode_t mode = 0755, int uid = -1, int gid = -1) {
+  std::string cur;
+  for (auto& part : split(path, '/')) {
+    if (part.empty()) continue;
+    cur += "/" + part;
+    if (::mkdir(cur.c_str(), mode) == 0) {
+      if (uid >= 0 && ::chown(cur.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
+        fail("chown " + cur);
+      continue;
+    }
+    if (errno != EEXIST) fail("mkdir " + cur);
+  }
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
+// A mount point: a directory, or an empty file when the source is not a directory.
+void make_mountpoint(const std::string& path, bool dir) {
+  if (dir) return mkdir_all(path);
+  mkdir_all(parent_of(path));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  if (errno != EISDIR) fail("create mount point " + path);
+}
+
+void do_mount(const char* source, const std::string& target, const char* type, unsigned long flags,
+              const std::string& data = {}) {
+  if (::mount(source, target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0)
+    fail(std::string{"mount "} + (type ? type : source ? source : "") + " on " + target);
+}
+
+void make_symlink(const char* target, const std::string& link) {
+  if (::symlink(target, link.c_str()) != 0 && errno != EEXIST) fail("symlink " + link);
+}
+
+// The per-mount flags of `path` (to keep them across a bind remount).
+unsigned long mount_flags(const std::string& path) {
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) return 0;
+  unsigned long out = 0;
+  if (st.f_flag & ST_NOSUID) out |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) out |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) out |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) out |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) out |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) out |= MS_RELATIME;
+  return out;
+}
+
+// A spec mount's options, as runc parses them: mount flags, propagation flags, the rest is data.
+struct parsed_options {
+  unsigned long flags = 0;
+  unsigned long cleared = 0;
+  std::vector<unsigned long> propagation;
+  std::string data;
+};
+
+parsed_options parse_options(const std::vector<std::string>& options) {
+  struct flag {
+    const char* name;
+    bool clear;
+    unsigned long value;
+  };
+  static const flag flags[] = {
+      {"async", true, MS_SYNCHRONOUS},   {"atime", true, MS_NOATIME},
+      {"bind", false, MS_BIND},          {"defaults", false, 0},
+      {"dev", true, MS_NODEV},           {"diratime", true, MS_NODIRATIME},
+      {"dirsync", false, MS_DIRSYNC},    {"exec", true, MS_NOEXEC},
+      {"mand", false, MS_MANDLOCK},      {"noatime", false, MS_NOATIME},
+      {"nodev", false, MS_NODEV},        {"nodiratime", false, MS_NODIRATIME},
+      {"noexec", false, MS_NOEXEC},      {"nomand", true, MS_MANDLOCK},
+      {"norelatime", true, MS_RELATIME}, {"nostrictatime", true, MS_STRICTATIME},
+      {"nosuid", false, MS_NOSUID},      {"rbind", false, MS_BIND | MS_REC},
+      {"relatime", false, MS_RELATIME},  {"ro", false, MS_RDONLY},
+      {"rw", true, MS_RDONLY},           {"strictatime", false, MS_STRICTATIME},
+      {"suid", true, MS_NOSUID},         {"sync", false, MS_SYNCHRONOUS},
+  };
+  static const std::pair<const char*, unsigned long> propagations[] = {
+      {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+      {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+      {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+      {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
+  };
+  parsed_options out;
+  for (auto& o : options) {
+    bool known = false;
+    for (auto& f : flags)
+      if (o == f.name) {
+        known = true;
+        if (f.clear) {
+          out.flags &= ~f.value;
+          out.cleared |= f.value;
+        } else {
+          out.flags |= f.value;
+        }
+      }
+    for (auto& [name, value] : propagations)
+      if (o == name) {
+        known = true;
+        out.propagation.push_back(value);
+      }
+    // SELinux relabeling and Docker's tmpfs copy-up are not mount options.
+    if (known || o == "z" || o == "Z" || o == "tmpcopyup") continue;
+    if (!out.data.empty()) out.data += ",";
+    out.data += o;
+  }
+  return out;
+}
+
+bool is_bind(const mount_spec& m) {
+  if (m.type == "bind") return true;
+  for (auto& o : m.options)
+    if (o == "bind" || o == "rbind") return true;
+  return false;
+}
+
+// ---- users ----
+
+struct passwd_entry {
+  std::string name;
+  long uid = -1, gid = -1;
+  std::string home;
+};
+
+struct group_entry {
+  std::string name;
+  long gid = -1;
+  std::vector<std::string> members;
+};
+
+bool to_id(const std::string& s, long& out) {
+  if (s.empty() || s.size() > 10) return false;
+  long n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  if (n > 0x7fffffffL) return false;
+  out = n;
+  return true;
+}
+
+std::vector<std::vector<std::string>> read_colon_file(const char* path) {
+  std::vector<std::vector<std::string>> out;
+  FILE* f = std::fopen(path, "re");
+  if (!f) return out;
+  char* line = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = ::getline(&line, &cap, f)) > 0) {
+    std::string l{line, static_cast<size_t>(n)};
+    while (!l.empty() && (l.back() == '\n' || l.back() == '\r'))
+      l.pop_back();
+    if (l.empty() || l[0] == '#') continue;
+    out.push_back(split(l, ':'));
+  }
+  std::free(line);
+  std::fclose(f);
+  return out;
+}
+
+std::vector<passwd_entry> read_passwd() {
+  std::vector<passwd_entry> out;
+  for (auto& f : read_colon_file("/etc/passwd")) {
+    if (f.size() < 4) continue;
+    passwd_entry e;
+    e.name = f[0];
+    if (!to_id(f[2], e.uid) || !to_id(f[3], e.gid)) continue;
+    if (f.size() > 5) e.home = f[5];
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<group_entry> read_group() {
+  std::vector<group_entry> out;
+  for (auto& f : read_colon_file("/etc/group")) {
+    if (f.size() < 3) continue;
+    group_entry e;
+    e.name = f[0];
+    if (!to_id(f[2], e.gid)) continue;
+    if (f.size() > 3 && !f[3].empty())
+      for (auto& m : split(f[3], ','))
+        if (!m.empty()) e.members.push_back(m);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+struct exec_user {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups; // supplementary
+  std::string home = "/";
+};
+
+// moby/sys/user's GetExecUser plus runc's additional groups: "", uid, uid:gid, name, name:group.
+exec_user resolve_user(const std::string& spec_user, const std::vector<std::string>& additional) {
+  exec_user u;
+  auto colon = spec_user.find(':');
+  std::string user_arg = spec_user.substr(0, colon);
+  std::string group_arg = colon == std::string::npos ? "" : spec_user.substr(colon + 1);
+  auto passwd = read_passwd();
+  long num = -1;
+  bool numeric = to_id(user_arg, num);
+  if (user_arg.empty()) {
+    numeric = true;
+    num = 0;
+  }
+  const passwd_entry* found = nullptr;
+  for (auto& e : passwd)
+    if ((!user_arg.empty() && e.name == user_arg) || (numeric && e.uid == num)) {
+      found = &e;
+      break;
+    }
+  std::string name;
+  if (found) {
+    u.uid = static_cast<uid_t>(found->uid);
+    u.gid = static_cast<gid_t>(found->gid);
+    if (!found->home.empty()) u.home = found->home;
+    name = found->name;
+  } else if (numeric) {
+    u.uid = static_cast<uid_t>(num);
+  } else {
+    report('S', "unable to find user " + user_arg + ": no matching entries in passwd file");
+  }
+  std::vector<group_entry> groups;
+  bool groups_read = false;
+  auto all_groups = [&]() -> const std::vector<group_entry>& {
+    if (!groups_read) groups = read_group();
+    groups_read = true;
+    return groups;
+  };
+  if (!group_arg.empty()) {
+    long gnum = -1;
+    bool gnumeric = to_id(group_arg, gnum);
+    const group_entry* g = nullptr;
+    for (auto& e : all_groups())
+      if (e.name == group_arg || (gnumeric && e.gid == gnum)) {
+        g = &e;
+        break;
+      }
+    if (g)
+      u.gid = static_cast<gid_t>(g->gid);
+    else if (gnumeric)
+      u.gid = static_cast<gid_t>(gnum);
+    else
+      report('S', "unable to find group " + group_arg + ": no matching entries in group file");
+  } else if (!name.empty()) {
+    // Supplementary groups only in the implicit form: every group that lists the user.
+    for (auto& e : all_groups())
+      for (auto& m : e.members)
+        if (m == name) {
+          u.groups.push_back(static_cast<gid_t>(e.gid));
+          break;
+        }
+  }
+  for (auto& a : additional) {
+    long gnum = -1;
+    bool gnumeric = to_id(a, gnum);
+    const group_entry* g = nullptr;
+    for (auto& e : all_groups())
+      if (e.name == a || (gnumeric && e.gid == gnum)) {
+        g = &e;
+        break;
+      }
+    if (g)
+      u.groups.push_back(static_cast<gid_t>(g->gid));
+    else if (gnumeric)
+      u.groups.push_back(static_cast<gid_t>(gnum));
+    else
+      report('S', "unable to find group " + a + ": no matching entries in group file");
+  }
+  return u;
+}
+
+// ---- the container ----
+
+void mount_dev(const spec& s, int console_fd) {
+  do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  struct node {
+    const char* path;
+    unsigned major, minor;
+  };
+  static const node nodes[] = {{"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+                               {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
+  for (auto& n : nodes)
+    if (::mknod(n.path, S_IFCHR | 0666, makedev(n.major, n.minor)) != 0)
+      fail(std::string{"mknod "} + n.path);
+  ::mkdir("/dev/pts", 0755);
+  do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  make_symlink("pts/ptmx", "/dev/ptmx");
+  ::mkdir("/dev/shm", 01777);
+  do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           "mode=1777,size=" + std::to_string(s.shm_size));
+  ::mkdir("/dev/mqueue", 0755);
+  do_mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  make_symlink("/proc/self/fd", "/dev/fd");
+  make_symlink("/proc/self/fd/0", "/dev/stdin");
+  make_symlink("/proc/self/fd/1", "/dev/stdout");
+  make_symlink("/proc/self/fd/2", "/dev/stderr");
+  make_symlink("/proc/kcore", "/dev/core");
+  if (console_fd >= 0) {
+    make_mountpoint("/dev/console", false);
+    if (::move_mount(console_fd, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      fail("mount console on /dev/console");
+    ::close(console_fd);
+  }
+}
+
+void mount_spec_mounts(const spec& s, const std::vector<int>& sources) {
+  for (size_t i = 0; i < s.mounts.size(); ++i) {
+    auto& m = s.mounts[i];
+    auto opts = parse_options(m.options);
+    auto& dest = m.destination;
+    if (sources[i] >= 0) {
+      struct stat st {};
+      if (::fstat(sources[i], &st) != 0) fail("stat " + m.source);
+      make_mountpoint(dest, S_ISDIR(st.st_mode));
+      if (::move_mount(sources[i], "", AT_FDCWD, dest.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+        fail("mount " + m.source + " on " + dest);
+      ::close(sources[i]);
+      auto extra = opts.flags & ~(MS_BIND | MS_REC);
+      if (extra != 0)
+        do_mount(nullptr, dest, nullptr, MS_BIND | MS_REMOUNT | extra | mount_flags(dest));
+    } else {
+      make_mountpoint(dest, true);
+      auto type = m.type.empty() ? std::string{"none"} : m.type;
+      do_mount(m.source.empty() ? type.c_str() : m.source.c_str(), dest, type.c_str(), opts.flags,
+               opts.data);
+    }
+    for (auto p : opts.propagation)
+      do_mount(nullptr, dest, nullptr, p);
+  }
+}
+
+void mask_paths(const spec& s) {
+  for (auto& p : s.masked) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      fail("stat " + p);
+    }
+    if (S_ISDIR(st.st_mode))
+      do_mount("tmpfs", p, "tmpfs", MS_RDONLY);
+    else
+      do_mount("/dev/null", p, nullptr, MS_BIND);
+  }
+  for (auto& p : s.readonly) {
+    if (::mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;
+      fail("mount " + p + " read-only");
+    }
+    do_mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags(p));
+  }
+}
+
+void write_sysctl(const std::string& key, const std::string& value) {
+  std::string path = "/proc/sys/";
+  for (char c : key)
+    path += c == '.' ? '/' : c;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail("open sysctl " + key);
+  auto n = ::write(fd, value.data(), value.size());
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size())) fail("write sysctl " + key, n < 0 ? err : EIO);
+}
+
+void set_rlimits(const spec& s) {
+  for (auto& r : s.rlimits) {
+    struct rlimit lim {};
+    lim.rlim_cur = r.soft;
+    lim.rlim_max = r.hard;
+    auto res = static_cast<__rlimit_resource>(r.resource);
+    if (::setrlimit(res, &lim) == 0) continue;
+    // Without CAP_SYS_RESOURCE a hard limit cannot rise: clamp to the one we have.
+    struct rlimit cur {};
+    if (errno != EPERM || ::getrlimit(res, &cur) != 0) fail("setrlimit");
+    if (lim.rlim_max > cur.rlim_max) lim.rlim_max = cur.rlim_max;
+    if (lim.rlim_cur > lim.rlim_max) lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(res, &lim) != 0) fail("setrlimit");
+  }
+}
+
+void loopback_up() {
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) fail("socket");
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) fail("get lo flags");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  if (::ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) fail("set lo up");
+  ::close(sock);
+}
+
+// Capabilities as runc applies Docker's spec: the bounding set is the container's set; root keeps
+// it as permitted and effective, any other user gets none (moby leaves a non-root user's
+// permitted and effective sets empty; file capabilities still work up to the bounding set).
+// Inheritable and ambient are empty. Identity changes happen with PR_SET_KEEPCAPS in between.
+void apply_identity(const spec& s, const exec_user& u) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0) fail("capget");
+  uint64_t permitted = data[0].permitted | (uint64_t{data[1].permitted} << 32);
+  for (int c = 0; c < 64; ++c) {
+    if (s.caps & (uint64_t{1} << c)) continue;
+    if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
+      fail("drop capability " + std::to_string(c));
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("prctl keepcaps");
+  if (::setgroups(u.groups.size(), u.groups.data()) != 0) fail("setgroups");
+  if (::setresgid(u.gid, u.gid, u.gid) != 0) fail("setgid");
+  if (::setresuid(u.uid, u.uid, u.uid) != 0) fail("setuid");
+  uint64_t keep = u.uid == 0 ? s.caps & permitted : 0;
+  data[0] = {static_cast<uint32_t>(keep), static_cast<uint32_t>(keep), 0};
+  data[1] = {static_cast<uint32_t>(keep >> 32), static_cast<uint32_t>(keep >> 32), 0};
+  if (::syscall(SYS_capset, &hdr, data) != 0) fail("capset");
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) fail("prctl keepcaps");
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (s.has(flag_no_new_privileges) && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    fail("prctl no_new_privs");
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (auto& e : env)
+    if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=')
+      return e.substr(key.size() + 1);
+  return {};
+}
+
+bool has_env(const std::vector<std::string>& env, const std::string& key) {
+  for (auto& e : env)
+    if (e.compare(0, key.size(), key) == 0 && e.size() > key.size() && e[key.size()] == '=')
+      return true;
+  return false;
+}
+
+// Go's exec.LookPath, with runc's messages: a name without '/' is searched in PATH.
+std::string look_path(const std::string& cmd, const std::vector<std::string>& env) {
+  auto quoted = "exec: \"" + cmd + "\": ";
+  auto executable = [](const std::string& p, int& err) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      err = errno;
+      return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      err = EISDIR;
+      return false;
+    }
+    if ((st.st_mode & 0111) == 0) {
+      err = EACCES;
+      return false;
+    }
+    return true;
+  };
+  int err = 0;
+  if (cmd.find('/') != std::string::npos) {
+    if (executable(cmd, err)) return cmd;
+    if (err == ENOENT || err == ENOTDIR) report('I', quoted + "stat " + cmd + ": " + errstr(err));
+    report('I', quoted + errstr(err));
+  }
+  auto path = has_env(env, "PATH") ? env_value(env, "PATH") : default_path;
+  for (auto& dir : split(path, ':')) {
+    auto candidate = (dir.empty() ? std::string{"."} : dir) + "/" + cmd;
+    if (executable(candidate, err)) return candidate;
+  }
+  report('I', quoted + "executable file not found in $PATH");
+}
+
+void reset_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v)
+    out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+[[noreturn]] void exec_command(const std::string& path, std::vector<std::string>& args,
+                               std::vector<std::string>& env) {
+  auto argv = c_strings(args);
+  auto envp = c_strings(env);
+  ::execve(path.c_str(), argv.data(), envp.data());
+  report('I', "exec " + path + ": " + errstr(errno), 127);
+}
+
+// The minimal init (as tini): the command runs as our child; we forward every signal to it,
+// reap every zombie, and exit with its status (128 + signal when it was killed).
+[[noreturn]] void run_init(const spec& s, const std::string& path, std::vector<std::string>& args,
+                           std::vector<std::string>& env) {
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  pid_t child = ::fork();
+  if (child < 0) fail("fork");
+  if (child == 0) {
+    if (s.has(flag_tty)) {
+      // The command's own process group in the foreground of the terminal.
+      ::setpgid(0, 0);
+      ::signal(SIGTTOU, SIG_IGN);
+      ::tcsetpgrp(0, ::getpid());
+    }
+    reset_signals();
+    exec_command(path, args, env);
+  }
+  ::close(report_fd); // the child's copy reports its exec; ours must not hold the pipe open
+  for (;;) {
+    siginfo_t info{};
+    int sig = ::sigwaitinfo(&all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      ::kill(child, sig);
+      continue;
+    }
+    int status = 0;
+    pid_t p;
+    while ((p = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (p != child) continue;
+      ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+  }
+}
+
+} // namespace
+
+int main() {
+  if (::fcntl(spec_fd, F_GETFD) < 0 || ::fcntl(report_fd, F_SETFD, FD_CLOEXEC) != 0) {
+    std::fputs("berth-exec: the native exec driver's helper; berthd runs it\n", stderr);
+    return 2;
+  }
+  ::syscall(SYS_close_range, 5U, ~0U, 0U);
+  ::umask(0);
+  auto s = read_spec();
+
+  // Our own cgroup namespace, now that berthd has put us into the container's cgroup.
+  if (::unshare(CLONE_NEWCGROUP) != 0) fail("unshare cgroup namespace");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("make / private");
+  do_mount(s.rootfs.c_str(), s.rootfs, nullptr, MS_BIND | MS_REC);
+
+  // Clone the bind sources (and the console) while the host's tree is still visible.
+  std::vector<int> sources(s.mounts.size(), -1);
+  for (size_t i = 0; i < s.mounts.size(); ++i) {
+    auto& m = s.mounts[i];
+    if (!is_bind(m)) continue;
+    bool recursive = false;
+    for (auto& o : m.options)
+      recursive = recursive || o == "rbind";
+    sources[i] = ::open_tree(AT_FDCWD, m.source.c_str(),
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (sources[i] < 0) fail("mount source " + m.source);
+  }
+  int console_fd = -1;
+  if (s.has(flag_tty)) {
+    console_fd = ::open_tree(AT_FDCWD, s.console.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (console_fd < 0) fail("clone console");
+  }
+
+  if (::chdir(s.rootfs.c_str()) != 0) fail("chdir " + s.rootfs);
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) fail("pivot_root " + s.rootfs);
+  if (::umount2(".", MNT_DETACH) != 0) fail("unmount the old root");
+  if (::chdir("/") != 0) fail("chdir /");
+
+  ::mkdir("/proc", 0555);
+  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  ::mkdir("/sys", 0555);
+  do_mount("sysfs", "/sys", "sysfs",
+           MS_NOSUID | MS_NODEV | MS_NOEXEC | (s.has(flag_privileged) ? 0 : MS_RDONLY));
+  ::mkdir("/dev", 0755);
+  mount_dev(s, console_fd);
+  mount_spec_mounts(s, sources);
+
+  if (!s.has(flag_host_uts)) {
+    if (!s.hostname.empty() && ::sethostname(s.hostname.data(), s.hostname.size()) != 0)
+      fail("sethostname");
+    if (!s.domainname.empty() && ::setdomainname(s.domainname.data(), s.domainname.size()) != 0)
+      fail("setdomainname");
+  }
+  for (auto& [key, value] : s.sysctls)
+    write_sysctl(key, value);
+  set_rlimits(s);
+  if (s.has(flag_new_net)) loopback_up();
+
+  auto user = resolve_user(s.user, s.additional_groups);
+  mkdir_all(s.cwd, 0755, static_cast<int>(user.uid), static_cast<int>(user.gid));
+  mask_paths(s);
+  if (s.has(flag_readonly_rootfs))
+    do_mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags("/"));
+  if (::chdir(s.cwd.c_str()) != 0) fail("chdir " + s.cwd);
+
+  if (::setsid() < 0) fail("setsid");
+  if (s.has(flag_tty) && ::ioctl(0, TIOCSCTTY, 0) != 0) fail("set controlling tty");
+  apply_identity(s, user);
+  ::umask(022);
+
+  if (!has_env(s.env, "HOME")) s.env.push_back("HOME=" + user.home);
+  auto path = look_path(s.args[0], s.env);
+  if (s.has(flag_init)) run_init(s, path, s.args, s.env);
+  reset_signals();
+  exec_command(path, s.args, s.env);
+}

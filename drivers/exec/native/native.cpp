@@ -1,0 +1,669 @@
+// The native exec driver: berthd clones its helper, berth-exec, straight into the container's new
+// namespaces, puts it into the container's cgroup, and hands it the process spec; the helper sets
+// the container up (mounts, pivot_root, user, capabilities) and execs the command.
+//
+// The start protocol (mirrored in native/berth_exec.cpp):
+//   1. The parent prepares everything the child needs: the helper's argv/envp, the stdio pipes or
+//      the pty, the spec channel and the error pipe, all CLOEXEC and numbered >= 5.
+//   2. clone3(CLONE_PIDFD | namespaces, exit_signal SIGCHLD; on x86_64 also CLONE_VM |
+//      CLONE_VFORK, as posix_spawn, so the daemon's page tables are not copied). The child only
+//      dup2s its ends to fds 0-2 (stdio), 3 (spec, read end) and 4 (errors, write end), closes
+//      the rest and execs the helper: berthd is multithreaded, so nothing but async-signal-safe
+//      calls in between.
+//   3. The parent moves the child into the container's cgroup, then sends the spec on fd 3 and
+//      closes it. The helper blocks on that read, so it never runs unconfined.
+//   4. The parent reads fd 4 until EOF. The helper keeps fd 4 CLOEXEC: EOF without data means the
+//      command was exec'd. Otherwise the data is one failure ('I' or 'S', then the message): the
+//      parent reaps the helper, removes the cgroup and returns the error.
+// The caller owns the pidfd and reaps the process (waitid P_PIDFD); the driver never reaps a
+// running container and installs no SIGCHLD handler. No PR_SET_PDEATHSIG: containers outlive a
+// daemon crash, and the restarted daemon kills leftovers through their cgroups.
+//
+// Spec encoding on fd 3 (native-endian, mirrored by the helper's reader): u64 magic "BEX1", then
+// strings as u64 length + bytes, lists as u64 count + items, in the order of `encode` below.
+#include "drivers/exec/driver.hpp"
+
+#include "messages/error.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <utility>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+namespace berth::exec::detail {
+
+caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& helper,
+                                                          const std::string& cgroup_root);
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// How long the helper may take to set a container up before start() gives up and kills it
+// (a hung mount, say). Normal setups take a few milliseconds.
+constexpr auto helper_setup_timeout = 60s;
+
+// The child's fds are renumbered to >= this before clone3, so its dup2s to 0-4 never collide.
+constexpr int first_free_fd = 5;
+
+constexpr uint64_t spec_magic = 0x31584542; // "BEX1"
+
+// Flags of the encoded spec (mirrored by the helper).
+enum spec_flag : uint64_t {
+  flag_tty = 1,
+  flag_init = 2,
+  flag_privileged = 4,
+  flag_readonly_rootfs = 8,
+  flag_no_new_privileges = 16,
+  flag_new_net = 32,
+  flag_host_pid = 64,
+  flag_host_ipc = 128,
+  flag_host_uts = 256,
+};
+
+// Capability names by number (linux/capability.h).
+constexpr const char* capability_names[] = {
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+constexpr int known_capabilities = sizeof(capability_names) / sizeof(capability_names[0]);
+
+// Docker's default capabilities (moby oci/caps/defaults.go).
+constexpr const char* default_capabilities[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",    "CAP_AUDIT_WRITE",
+};
+
+// Docker's default masked and read-only paths (moby oci/defaults.go).
+const std::vector<std::string> default_masked_paths = {
+    "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware",
+};
+const std::vector<std::string> default_readonly_paths = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+// `--ulimit` names (Docker's go-units).
+constexpr std::pair<const char*, int> rlimit_names[] = {
+    {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+    {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+    {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+    {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+    {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+    {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS},
+};
+
+caf::error sys_error(const std::string& step, int err = errno) {
+  return make_error(ec::system, step + ": " + std::strerror(err));
+}
+
+// An owned file descriptor.
+struct unique_fd {
+  int fd = -1;
+  unique_fd() = default;
+  explicit unique_fd(int f) : fd(f) {}
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  unique_fd(unique_fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    reset(std::exchange(other.fd, -1));
+    return *this;
+  }
+  ~unique_fd() { reset(); }
+  void reset(int f = -1) {
+    if (fd >= 0) ::close(fd);
+    fd = f;
+  }
+  int release() { return std::exchange(fd, -1); }
+  explicit operator bool() const { return fd >= 0; }
+};
+
+// Renumber a child's fd to >= first_free_fd (CLOEXEC), so dup2 onto 0-4 cannot clobber another.
+caf::error raise_fd(unique_fd& f) {
+  if (f.fd >= first_free_fd) return {};
+  int n = ::fcntl(f.fd, F_DUPFD_CLOEXEC, first_free_fd);
+  if (n < 0) return sys_error("dup");
+  f.reset(n);
+  return {};
+}
+
+caf::error set_nonblocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return sys_error("fcntl");
+  return {};
+}
+
+// The encoder of the spec sent to the helper (see the file comment).
+struct encoder {
+  std::string out;
+  void u64(uint64_t x) { out.append(reinterpret_cast<const char*>(&x), sizeof(x)); }
+  void i64(int64_t x) { u64(static_cast<uint64_t>(x)); }
+  void str(const std::string& s) {
+    u64(s.size());
+    out += s;
+  }
+  void strs(const std::vector<std::string>& v) {
+    u64(v.size());
+    for (auto& s : v)
+      str(s);
+  }
+};
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+int capability_number(const std::string& name) {
+  for (int i = 0; i < known_capabilities; ++i)
+    if (name == capability_names[i]) return i;
+  return -1;
+}
+
+// The kernel's highest capability (/proc/sys/kernel/cap_last_cap), bounded by the names known.
+int read_last_cap() {
+  std::ifstream in{"/proc/sys/kernel/cap_last_cap"};
+  int n = -1;
+  if (!(in >> n) || n < 0 || n >= known_capabilities) n = known_capabilities - 1;
+  return n;
+}
+
+// The capability set as moby's TweakCapabilities computes it: the defaults plus cap_add minus
+// cap_drop; "ALL" in cap_add means every capability but the dropped ones, "ALL" in cap_drop means
+// only the added ones. Names with or without CAP_, any case.
+caf::expected<uint64_t> capability_set(const process_spec& spec, int last_cap) {
+  uint64_t all = last_cap >= 63 ? ~uint64_t{0} : (uint64_t{1} << (last_cap + 1)) - 1;
+  if (spec.privileged) return all;
+  auto parse = [](const std::vector<std::string>& names, uint64_t& mask,
+                  bool& has_all) -> caf::error {
+    for (auto& raw : names) {
+      auto name = upper(raw);
+      if (name == "ALL") {
+        has_all = true;
+        continue;
+      }
+      if (name.rfind("CAP_", 0) != 0) name = "CAP_" + name;
+      auto n = capability_number(name);
+      if (n < 0) return make_error(ec::invalid_argument, "unknown capability: \"" + name + "\"");
+      mask |= uint64_t{1} << n;
+    }
+    return {};
+  };
+  uint64_t add = 0, drop = 0;
+  bool add_all = false, drop_all = false;
+  if (auto err = parse(spec.cap_add, add, add_all)) return err;
+  if (auto err = parse(spec.cap_drop, drop, drop_all)) return err;
+  if (add_all) return all & ~drop;
+  if (drop_all) return add & all;
+  uint64_t base = 0;
+  for (auto name : default_capabilities)
+    base |= uint64_t{1} << capability_number(name);
+  return ((base & ~drop) | add) & all;
+}
+
+// Everything but the console's path, which is appended last once the pty exists.
+caf::expected<std::string> encode(const process_spec& spec, int last_cap) {
+  auto caps = capability_set(spec, last_cap);
+  if (!caps) return caps.error();
+  encoder e;
+  e.u64(spec_magic);
+  e.str(spec.rootfs);
+  e.strs(spec.args);
+  e.strs(spec.env);
+  e.str(spec.cwd.empty() ? "/" : spec.cwd);
+  e.str(spec.user);
+  e.strs(spec.additional_groups);
+  e.str(spec.hostname);
+  e.str(spec.domainname);
+  uint64_t flags = 0;
+  auto set = [&](bool on, spec_flag f) {
+    if (on) flags |= f;
+  };
+  set(spec.tty, flag_tty);
+  set(spec.init, flag_init);
+  set(spec.privileged, flag_privileged);
+  set(spec.readonly_rootfs, flag_readonly_rootfs);
+  set(spec.no_new_privileges, flag_no_new_privileges);
+  set(spec.new_net_namespace, flag_new_net);
+  set(spec.host_pid, flag_host_pid);
+  set(spec.host_ipc, flag_host_ipc);
+  set(spec.host_uts, flag_host_uts);
+  e.u64(flags);
+  e.u64(*caps);
+  e.u64(spec.rlimits.size());
+  for (auto& u : spec.rlimits) {
+    int resource = -1;
+    for (auto& [name, r] : rlimit_names)
+      if (u.name == name) resource = r;
+    if (resource < 0) return make_error(ec::invalid_argument, "invalid ulimit type: " + u.name);
+    auto lim = [](int64_t v) { return v < 0 ? RLIM_INFINITY : static_cast<uint64_t>(v); };
+    if (lim(u.soft) > lim(u.hard))
+      return make_error(ec::invalid_argument,
+                        "ulimit soft limit must be less than or equal to hard limit: " +
+                            std::to_string(u.soft) + " > " + std::to_string(u.hard));
+    e.i64(resource);
+    e.u64(lim(u.soft));
+    e.u64(lim(u.hard));
+  }
+  e.u64(spec.sysctls.size());
+  for (auto& [key, value] : spec.sysctls) {
+    if (key.empty() || key.find('/') != std::string::npos || key.find("..") != std::string::npos)
+      return make_error(ec::invalid_argument, "invalid sysctl: " + key);
+    e.str(key);
+    e.str(value);
+  }
+  e.i64(spec.shm_size > 0 ? spec.shm_size : int64_t{64} << 20);
+  e.u64(spec.mounts.size());
+  for (auto& m : spec.mounts) {
+    if (m.destination.empty() || m.destination[0] != '/')
+      return make_error(ec::invalid_argument,
+                        "invalid mount destination (not absolute): " + m.destination);
+    e.str(m.source);
+    e.str(m.destination);
+    e.str(m.type);
+    e.strs(m.options);
+  }
+  auto pick = [&](const std::vector<std::string>& given, const std::vector<std::string>& dflt) {
+    return spec.privileged ? std::vector<std::string>{} : given.empty() ? dflt : given;
+  };
+  e.strs(pick(spec.masked_paths, default_masked_paths));
+  e.strs(pick(spec.readonly_paths, default_readonly_paths));
+  return std::move(e.out);
+}
+
+// The clone3 argument block (linux/sched.h's struct clone_args, which clashes with <sched.h>).
+struct clone3_args {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+
+// What the child of clone3 needs; all of it prepared by the parent.
+struct child_args {
+  const char* helper;
+  char** argv;
+  char** envp;
+  int from[5]; // become fds 0-4
+};
+
+// The child between clone3 and execve: async-signal-safe calls only, on memory it shares with
+// berthd (CLONE_VM) while berthd's thread waits (CLONE_VFORK). Not instrumented: a sanitizer's
+// bookkeeping would write to berthd's shadow memory for this short-lived stack.
+__attribute__((no_sanitize_address, no_sanitize_undefined, noinline)) int child_main(void* p) {
+  auto* a = static_cast<child_args*>(p);
+  for (int i = 0; i < 5; ++i)
+    if (::dup2(a->from[i], i) < 0) return 126;
+  ::syscall(SYS_close_range, 5U, ~0U, 0U);
+  ::syscall(SYS_execve, a->helper, a->argv, a->envp);
+  // The helper could not be exec'd (berthd formats the errno).
+  static const char msg[] = "Sexec berth-exec: the helper cannot be executed";
+  ::syscall(SYS_write, 4, msg, sizeof(msg) - 1);
+  return 127;
+}
+
+#if defined(__x86_64__)
+constexpr bool shared_vm_clone = true;
+constexpr size_t child_stack_size = 64 << 10;
+
+// clone3 whose child runs fn(arg) on the stack given in `args` and exits with its result; the
+// parent gets clone3's result. (glibc exports no clone3 wrapper that takes a function.)
+__attribute__((noinline)) long clone3_run(clone3_args* args, int (*fn)(void*), void* arg) {
+  register long r12 asm("r12") = reinterpret_cast<long>(fn);
+  register long r13 asm("r13") = reinterpret_cast<long>(arg);
+  long ret = SYS_clone3;
+  asm volatile("syscall\n\t"
+               "test %%rax, %%rax\n\t"
+               "jnz 1f\n\t"
+               "xor %%ebp, %%ebp\n\t"
+               "mov %%r13, %%rdi\n\t"
+               "call *%%r12\n\t"
+               "mov %%eax, %%edi\n\t"
+               "mov %[exit], %%eax\n\t"
+               "syscall\n\t"
+               "ud2\n"
+               "1:"
+               : "+a"(ret)
+               : "D"(args), "S"(sizeof(clone3_args)), "r"(r12), "r"(r13), [exit] "i"(SYS_exit)
+               : "rcx", "r11", "memory", "cc");
+  return ret;
+}
+#else
+constexpr bool shared_vm_clone = false;
+#endif
+
+// Clone the helper's process (returns its pid, or -errno). Where the architecture allows, as
+// posix_spawn does: CLONE_VM | CLONE_VFORK on a stack of its own, so that berthd's page tables
+// are not copied (that copy grows with the daemon's memory); elsewhere a plain fork-like clone3.
+// Signals stay blocked in the child (no handler of berthd's may run there); the helper unblocks
+// them before it execs the command.
+long spawn_helper(uint64_t flags, int* pidfd, child_args& child) {
+  clone3_args args{};
+  args.flags = flags;
+  args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = -ENOSYS;
+  if constexpr (shared_vm_clone) {
+    void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      pid = -errno;
+    } else {
+      args.flags |= CLONE_VM | CLONE_VFORK;
+      args.stack = reinterpret_cast<uint64_t>(stack);
+      args.stack_size = child_stack_size;
+#if defined(__x86_64__)
+      pid = clone3_run(&args, child_main, &child);
+#endif
+      ::munmap(stack, child_stack_size);
+    }
+  } else {
+    pid = ::syscall(SYS_clone3, &args, sizeof(args));
+    if (pid == 0) ::_exit(child_main(&child));
+    if (pid < 0) pid = -errno;
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+// Kill and reap a helper that failed or hung (its exit status is of no interest).
+void kill_and_reap(int pidfd) {
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+  siginfo_t info{};
+  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED) != 0 && errno == EINTR) {
+  }
+}
+
+// Removes a container's cgroup unless dismissed (every failure path of start).
+struct group_guard {
+  cgroups::group* g;
+  ~group_guard() {
+    if (g) {
+      g->kill_all();
+      g->remove();
+    }
+  }
+};
+
+// Read the helper's report from the error pipe until EOF (bounded by helper_setup_timeout).
+caf::expected<std::string> read_report(int fd) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + helper_setup_timeout;
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return make_error(ec::timeout, "container setup did not finish within " +
+                                         std::to_string(helper_setup_timeout.count()) + " s");
+    pollfd p{fd, POLLIN, 0};
+    auto r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return sys_error("poll error pipe");
+    if (r == 0) continue;
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return sys_error("read error pipe");
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+class native_driver final : public driver {
+public:
+  native_driver(std::string helper, std::unique_ptr<cgroups::manager> mgr)
+      : helper_(std::move(helper)), cgroups_(std::move(mgr)), last_cap_(read_last_cap()) {}
+
+  std::string name() const override { return "native"; }
+
+  std::string cgroup_driver() const override { return cgroups_->driver(); }
+
+  std::string cgroup_version() const override {
+    return cgroups_->version() == cgroups::version::v1 ? "1" : "2";
+  }
+
+  caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
+                                                            const std::string& id) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return cgroups_->open(parent, id);
+  }
+
+  caf::expected<std::unique_ptr<process>> start(const process_spec& spec) override;
+
+private:
+  std::string helper_;
+  std::unique_ptr<cgroups::manager> cgroups_;
+  int last_cap_;
+  std::mutex mtx_; // the manager is shared by concurrent starts
+};
+
+caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec& spec) {
+  if (spec.id.empty()) return make_error(ec::invalid_argument, "no container ID");
+  if (spec.args.empty() || spec.args[0].empty())
+    return make_error(ec::invalid_argument, "No command specified");
+  if (spec.rootfs.empty() || spec.rootfs[0] != '/')
+    return make_error(ec::invalid_argument, "rootfs must be an absolute path: " + spec.rootfs);
+  auto payload = encode(spec, last_cap_);
+  if (!payload) return payload.error();
+  // The container's cgroup, with its limits, before anything runs in it.
+  std::unique_ptr<cgroups::group> group;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto g = cgroups_->open(spec.cgroup_parent, spec.id);
+    if (!g) return g.error();
+    group = std::move(*g);
+  }
+  group_guard cleanup{group.get()};
+  if (auto err = group->apply(spec.resources)) return err;
+
+  // Stdio: the child's ends (renumbered >= 5) and the caller's ends.
+  auto proc = std::make_unique<process>();
+  std::string console;
+  unique_fd child_in, child_out, child_err;
+  unique_fd mine_in, mine_out, mine_err, mine_pty;
+  auto make_pipe = [](unique_fd& rd, unique_fd& wr) -> caf::error {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe");
+    rd.reset(p[0]);
+    wr.reset(p[1]);
+    return {};
+  };
+  if (spec.tty) {
+    mine_pty.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!mine_pty) return sys_error("open pty");
+    if (::unlockpt(mine_pty.fd) != 0) return sys_error("unlock pty");
+    unique_fd slave{::ioctl(mine_pty.fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)};
+    if (!slave) return sys_error("open pty slave");
+    if (spec.rows != 0 && spec.cols != 0)
+      if (auto err = resize_pty(mine_pty.fd, spec.rows, spec.cols)) return err;
+    child_in.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
+    child_out.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
+    child_err.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
+    if (!child_in || !child_out || !child_err) return sys_error("dup pty slave");
+    // The helper bind-mounts the slave by path: an fd would name a mount of berthd's namespace.
+    char name[64];
+    if (::ptsname_r(mine_pty.fd, name, sizeof(name)) != 0) return sys_error("ptsname");
+    console = name;
+  } else {
+    if (spec.open_stdin) {
+      if (auto err = make_pipe(child_in, mine_in)) return err;
+    } else {
+      child_in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!child_in) return sys_error("open /dev/null");
+    }
+    if (auto err = make_pipe(mine_out, child_out)) return err;
+    if (auto err = make_pipe(mine_err, child_err)) return err;
+  }
+  // The spec channel (a socket, so a dead helper means EPIPE, never SIGPIPE) and the error pipe.
+  unique_fd spec_mine, spec_child, report_mine, report_child;
+  {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return sys_error("socketpair");
+    spec_mine.reset(sv[0]);
+    spec_child.reset(sv[1]);
+  }
+  if (auto err = make_pipe(report_mine, report_child)) return err;
+  for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
+    if (auto err = raise_fd(*f)) return err;
+  encoder tail;
+  tail.str(console);
+  *payload += tail.out;
+
+  // Everything the child touches is ready before clone3: it only dup2s, closes and execs.
+  char arg0[] = "berth-exec";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  child_args child{helper_.c_str(),
+                   argv,
+                   envp,
+                   {child_in.fd, child_out.fd, child_err.fd, spec_child.fd, report_child.fd}};
+  uint64_t flags = CLONE_PIDFD | CLONE_NEWNS;
+  if (!spec.host_pid) flags |= CLONE_NEWPID;
+  if (!spec.host_uts) flags |= CLONE_NEWUTS;
+  if (!spec.host_ipc) flags |= CLONE_NEWIPC;
+  if (spec.new_net_namespace) flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  auto pid = spawn_helper(flags, &pidfd, child);
+  if (pid < 0) return sys_error("clone3", static_cast<int>(-pid));
+  unique_fd pidfd_owner{pidfd};
+  for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
+    f->reset();
+
+  auto fail = [&](caf::error err) {
+    kill_and_reap(pidfd_owner.fd);
+    return err;
+  };
+  if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
+
+  // The spec; the helper has been waiting for it, now confined to its cgroup.
+  const char* data = payload->data();
+  size_t left = payload->size();
+  while (left > 0) {
+    auto n = ::send(spec_mine.fd, data, left, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break; // the helper died: its report (or its silence) says why
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  spec_mine.reset();
+
+  auto report = read_report(report_mine.fd);
+  if (!report) return fail(report.error());
+  if (!report->empty()) {
+    auto kind = (*report)[0];
+    auto msg = report->substr(1);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\0'))
+      msg.pop_back();
+    if (msg.empty()) msg = "container setup failed";
+    return fail(make_error(kind == 'I' ? ec::invalid_argument : ec::system, std::move(msg)));
+  }
+  if (left > 0) return fail(make_error(ec::system, "container setup failed: the helper exited"));
+
+  for (auto* f : {&mine_in, &mine_out, &mine_err, &mine_pty})
+    if (*f)
+      if (auto err = set_nonblocking(f->fd)) return fail(std::move(err));
+  proc->pid = static_cast<pid_t>(pid);
+  proc->pidfd = pidfd_owner.release();
+  proc->stdin_fd = mine_in.release();
+  proc->stdout_fd = mine_out.release();
+  proc->stderr_fd = mine_err.release();
+  proc->pty_fd = mine_pty.release();
+  cleanup.g = nullptr;
+  proc->cgroup = std::move(group);
+  return proc;
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& helper,
+                                                          const std::string& cgroup_root) {
+  if (helper.empty() || helper[0] != '/')
+    return make_error(ec::invalid_argument, "berth-exec path must be absolute: " + helper);
+  if (::access(helper.c_str(), X_OK) != 0) return sys_error("berth-exec at " + helper);
+  auto mgr = cgroups::make_manager(cgroup_root);
+  if (!mgr) return mgr.error();
+  return std::unique_ptr<driver>{new native_driver(helper, std::move(*mgr))};
+}
+
+} // namespace berth::exec::detail

@@ -1,0 +1,121 @@
+// Containers on the native exec driver, driven by the stock docker CLI: run (echo, exit codes
+// 0/7/125/126/127, -i, -e/-w/-u), -d with ps/logs/stop/start/restart/kill/wait/rm -f, a name
+// conflict, --memory in the cgroup, --restart on-failure:2 and --init. The image is a busybox
+// rootfs imported with `docker import` (no registry needed).
+#include <boost/test/unit_test.hpp>
+
+#include "tests/integration/harness.hpp"
+
+#include <unistd.h>
+
+using namespace berth::it;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct busybox_daemon {
+  busybox_daemon() {
+    auto root = d.dir.file("rootfs");
+    auto r = sh("set -e; mkdir -p " + root + "/bin " + root + "/etc " + root +
+                "/tmp; cp /bin/busybox " + root + "/bin/busybox; chroot " + root +
+                " /bin/busybox --install -s /bin; printf '"
+                "root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > " +
+                root + "/etc/passwd; printf 'root:x:0:\\nnogroup:x:65534:\\n' > " + root +
+                "/etc/group; tar -C " + root + " -c . | " +
+                d.docker("import -c 'CMD [\"sh\"]' - busybox:latest"));
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  }
+  ~busybox_daemon() {
+    // every container goes, so that no mount, cgroup or process outlives the test
+    sh(d.docker("ps -aq") + " | xargs -r " + d.docker("rm -f") + " >/dev/null 2>&1", 60s);
+  }
+  berthd d;
+};
+
+bool is_root() {
+  return ::geteuid() == 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(containers)
+
+BOOST_AUTO_TEST_CASE(run_exit_codes_and_io) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --rm busybox echo hi"));
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(r.out == "hi\n");
+  BOOST_TEST(sh(d.docker("run --rm busybox sh -c 'exit 7'")).exit_code == 7);
+  r = sh(d.docker("run --rm busybox nosuchcmd"));
+  BOOST_TEST(r.exit_code == 127);
+  BOOST_TEST(contains(r.err, "executable file not found"));
+  BOOST_TEST(sh(d.docker("run --rm busybox /etc")).exit_code == 126);
+  BOOST_TEST(sh(d.docker("run --rm --memory 1k busybox true")).exit_code == 125);
+  r = sh("printf 'piped\\n' | " + d.docker("run -i --rm busybox cat"));
+  BOOST_TEST(r.out == "piped\n");
+  r = sh(d.docker("run --rm -e FOO=bar -w /work/x -u 65534:65534 busybox sh -c "
+                  "'echo $FOO; pwd; id -u; echo $$'"));
+  BOOST_TEST(r.out == "bar\n/work/x\n65534\n1\n");
+  r = sh(d.docker("run --rm --init busybox sh -c 'echo $$'"));
+  BOOST_TEST(r.out == "2\n");
+  r = sh(d.docker("ps -aq"));
+  BOOST_TEST(r.out.empty()); // --rm removed them all, the failed starts too
+}
+
+BOOST_AUTO_TEST_CASE(detached_lifecycle) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --name web busybox sh -c 'trap \"exit 0\" TERM; echo up; "
+                       "while true; do sleep 0.1; done'"));
+  BOOST_REQUIRE(r.exit_code == 0);
+  auto id = r.out.substr(0, 64);
+  BOOST_TEST(id.size() == 64u);
+  sh("sleep 0.5");
+  BOOST_TEST(contains(sh(d.docker("ps")).out, "web"));
+  BOOST_TEST(sh(d.docker("logs web")).out == "up\n");
+  BOOST_TEST(contains(sh(d.docker("logs -t web")).out, "Z up"));
+  r = sh(d.docker("run --name web busybox true"));
+  BOOST_TEST(r.exit_code == 125);
+  BOOST_TEST(contains(r.err, "is already in use"));
+  r = sh(d.docker("rm web"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(sh(d.docker("stop web")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("inspect -f '{{.State.Status}} {{.State.ExitCode}}' web")).out ==
+             "exited 0\n");
+  BOOST_TEST(sh(d.docker("stop web")).exit_code == 0); // 304
+  BOOST_TEST(sh(d.docker("start web")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("restart -t 1 web")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("kill web")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("wait web")).out == "137\n");
+  r = sh(d.docker("kill web"));
+  BOOST_TEST(contains(r.err, "is not running"));
+  BOOST_TEST(sh(d.docker("rm -f web")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("ps -aq")).out.empty());
+}
+
+BOOST_AUTO_TEST_CASE(memory_limit_and_restart_policy) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --memory 64m busybox sleep 30"));
+  auto id = r.out.substr(0, 64);
+  auto limit = sh("cat /sys/fs/cgroup/memory/berth/" + id +
+                  "/memory.limit_in_bytes 2>/dev/null || "
+                  "cat /sys/fs/cgroup/berth/" +
+                  id + "/memory.max");
+  BOOST_TEST(limit.out == "67108864\n");
+  BOOST_TEST(sh(d.docker("rm -f " + id)).exit_code == 0);
+  sh(d.docker("run -d --name rp --restart on-failure:2 busybox sh -c 'exit 3'"));
+  std::string state;
+  for (int i = 0; i < 50; ++i) {
+    state = sh(d.docker("inspect -f '{{.RestartCount}} {{.State.Status}}' rp")).out;
+    if (state == "2 exited\n") break;
+    sh("sleep 0.2");
+  }
+  BOOST_TEST(state == "2 exited\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
