@@ -769,8 +769,8 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     return rp;
   }
   if (j.name == "container_restart") {
-    auto rp = self->make_response_promise<job_result>();
     if (st.starting) return fail(make_error(ec::conflict, "Container is starting"));
+    auto rp = self->make_response_promise<job_result>();
     if (is_running(s) && s.status != container_status::restarting) {
       // answered once the new process runs (finish_exit starts it)
       st.restart_after_exit = true;
@@ -811,12 +811,13 @@ caf::result<job_result> handle_job(container_self self, job& j) {
   }
   if (j.name == "container_delete") {
     auto force = j.env.count("force") > 0;
+    // (a promise is made only once the answer is deferred: a dropped one is a broken promise)
+    if ((is_running(s) || st.starting) && !force)
+      return fail(make_error(ec::conflict, "You cannot remove a running container " + st.info.id +
+                                               ". Stop the container before attempting removal "
+                                               "or force remove"));
     auto rp = self->make_response_promise<job_result>();
     if (is_running(s) || st.starting) {
-      if (!force)
-        return fail(make_error(ec::conflict, "You cannot remove a running container " + st.info.id +
-                                                 ". Stop the container before attempting removal "
-                                                 "or force remove"));
       st.removing = true;
       st.remove_promises.push_back(rp);
       s.has_been_manually_stopped = true;
@@ -1029,8 +1030,10 @@ container_actor::behavior_type container_behavior(container_self self,
         begin_stop(self, st.deps->shutdown_timeout);
         // A daemon stop is not a manual stop: the next start may restart it by its policy.
         st.info.state.has_been_manually_stopped = manual;
-        if (st.info.state.status == container_status::exited) return caf::ok_atom_v;
-        st.shutdown_promises.push_back(rp);
+        if (st.info.state.status == container_status::exited)
+          rp.deliver(caf::ok_atom_v); // it was only waiting to restart
+        else
+          st.shutdown_promises.push_back(rp);
         return rp;
       },
   };

@@ -82,6 +82,7 @@ BOOST_AUTO_TEST_CASE(detached_lifecycle) {
   BOOST_TEST(contains(r.err, "is already in use"));
   r = sh(d.docker("rm web"));
   BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "You cannot remove a running container"));
   BOOST_TEST(sh(d.docker("stop web")).exit_code == 0);
   BOOST_TEST(sh(d.docker("inspect -f '{{.State.Status}} {{.State.ExitCode}}' web")).out ==
              "exited 0\n");
