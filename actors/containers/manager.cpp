@@ -332,9 +332,9 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
       },
       [self](atom::shutdown) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
+        if (st.containers.empty()) return caf::ok_atom_v; // before any promise is made
         auto rp = self->make_response_promise<caf::ok_atom>();
         auto pending = std::make_shared<std::size_t>(st.containers.size());
-        if (*pending == 0) return caf::ok_atom_v;
         auto timeout = std::chrono::seconds{st.opts.deps->shutdown_timeout + 5};
         for (auto& [id, r] : st.containers)
           self->request(r.actor, timeout, atom::shutdown_v)
