@@ -380,21 +380,21 @@ private:
       if (on_input_) on_input_(std::move(data));
     }
     buffer_.reserve(16 * 1024);
-    stream_.async_read_some(buffer_.prepare(16 * 1024),
-                            [self = this->shared_from_this()](error_code ec, std::size_t n) {
-                              if (ec == net::error::eof || ec == beast::http::error::end_of_stream ||
-                                  ec == net::ssl::error::stream_truncated) {
-                                if (self->on_input_) self->on_input_(std::string{});
-                                self->on_input_ = nullptr;
-                                return;
-                              }
-                              if (ec) {
-                                self->do_close();
-                                return;
-                              }
-                              self->buffer_.commit(n);
-                              self->read_input();
-                            });
+    stream_.async_read_some(buffer_.prepare(16 * 1024), [self = this->shared_from_this()](
+                                                            error_code ec, std::size_t n) {
+      if (ec == net::error::eof || ec == beast::http::error::end_of_stream ||
+          ec == net::ssl::error::stream_truncated) {
+        if (self->on_input_) self->on_input_(std::string{});
+        self->on_input_ = nullptr;
+        return;
+      }
+      if (ec) {
+        self->do_close();
+        return;
+      }
+      self->buffer_.commit(n);
+      self->read_input();
+    });
   }
 
   void on_written(error_code ec) {

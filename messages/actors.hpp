@@ -188,8 +188,8 @@ using container_actor = caf::typed_actor<
     // (reactor) process generation `gen` exited with this wait status.
     caf::reacts_to<atom::exited, int, uint64_t>,
     // (internal) timer `n` fired: a stop timeout or a restart delay.
-    caf::reacts_to<atom::deadline, uint64_t>>::extend_with<job_handler_actor>::
-    extend_with<shutdown_handler_actor>;
+    caf::reacts_to<atom::deadline,
+                   uint64_t>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
 
 /// The container manager (actors/containers/manager.cpp): IDs, names, create, list, restart
 /// recovery; verbs go to the container actors. Jobs: container_create, containers (list),

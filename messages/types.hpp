@@ -400,9 +400,9 @@ struct host_config {
   std::vector<std::string> dns_search;
   std::vector<std::string> dns_options;
   std::vector<std::string> extra_hosts;
-  std::string ipc_mode;    // "", private, shareable, host, container:<id>
-  std::string pid_mode;    // "", host, container:<id>
-  std::string uts_mode;    // "", host
+  std::string ipc_mode; // "", private, shareable, host, container:<id>
+  std::string pid_mode; // "", host, container:<id>
+  std::string uts_mode; // "", host
   std::string cgroup_parent;
   std::vector<int64_t> console_size; // [rows, cols] (API 1.42; kept when sent)
   std::string runtime;               // --runtime (oci driver)
@@ -439,8 +439,8 @@ struct container_config {
   std::string image; // as the client named it
   std::string working_dir;
   std::map<std::string, std::string> labels;
-  std::string stop_signal;         // "" = SIGTERM (or the image's)
-  int64_t stop_timeout = -1;       // seconds; -1 = not set (10)
+  std::string stop_signal;                // "" = SIGTERM (or the image's)
+  int64_t stop_timeout = -1;              // seconds; -1 = not set (10)
   std::vector<std::string> exposed_ports; // "80/tcp"
   std::vector<std::string> volumes;       // anonymous volume paths
   bool network_disabled = false;
@@ -457,7 +457,15 @@ typename Inspector::result_type inspect(Inspector& f, container_config& x) {
 }
 
 /// Docker's container states (State.Status).
-enum class container_status : uint8_t { created, running, paused, restarting, removing, exited, dead };
+enum class container_status : uint8_t {
+  created,
+  running,
+  paused,
+  restarting,
+  removing,
+  exited,
+  dead
+};
 
 std::string to_string(container_status s);
 
@@ -486,22 +494,22 @@ struct container_info {
   std::string id;   // 64 hex
   std::string name; // with the leading "/"
   int64_t created_nano = 0;
-  std::string image_id;        // sha256:...
-  std::string image_config;    // the image's config JSON (defaults for env, cmd, user, ...)
-  std::string path;            // the command run: Path + Args
+  std::string image_id;     // sha256:...
+  std::string image_config; // the image's config JSON (defaults for env, cmd, user, ...)
+  std::string path;         // the command run: Path + Args
   std::vector<std::string> args;
   container_config config; // merged with the image's defaults
   container_state state;
-  std::string driver;       // graph driver
-  std::string rw_layer;     // the graph driver's ID of the read-write layer
-  std::string log_path;     // <data-root>/containers/<id>/<id>-json.log ("" with log driver none)
-  std::string log_type;     // json-file or none
+  std::string driver;   // graph driver
+  std::string rw_layer; // the graph driver's ID of the read-write layer
+  std::string log_path; // <data-root>/containers/<id>/<id>-json.log ("" with log driver none)
+  std::string log_type; // json-file or none
   std::map<std::string, std::string> log_config;
-  std::string exec_driver;  // native or oci
+  std::string exec_driver; // native or oci
   std::string hostname_path;
   std::string hosts_path;
   std::string resolv_conf_path;
-  int64_t size_rw = -1;     // -1 = not computed
+  int64_t size_rw = -1; // -1 = not computed
   int64_t size_root_fs = -1;
 };
 

@@ -1,6 +1,7 @@
 // The container actor (see container.hpp for the states and the on-disk layout).
 #include "actors/containers/container.hpp"
 
+#include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "actors/worker.hpp"
 #include "drivers/exec/driver.hpp"
@@ -55,16 +56,13 @@ constexpr auto restart_delay_max = 60s;
 constexpr auto restart_reset_after = 10s; // a run this long resets the back-off
 
 int64_t now_nano() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return wall_clock_nano();
 }
-
 job_result ok(caf::message m = {}) {
-  return job_result{status_ok, {}, std::move(m)};
+  return job_ok(std::move(m));
 }
 job_result fail(caf::error err) {
-  return job_result{status_err, std::move(err), {}};
+  return job_fail(std::move(err));
 }
 
 std::string key_of(const std::string& env) {

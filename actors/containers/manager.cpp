@@ -1,6 +1,7 @@
 // The container manager (see manager.hpp).
 #include "actors/containers/manager.hpp"
 
+#include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "actors/worker.hpp"
 #include "drivers/exec/driver.hpp"
@@ -70,16 +71,13 @@ const char* const surnames[] = {
     "wing",         "wozniak",     "wright",      "yalow",         "yonath"};
 
 int64_t now_nano() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return wall_clock_nano();
 }
-
 job_result ok(caf::message m = {}) {
-  return job_result{status_ok, {}, std::move(m)};
+  return job_ok(std::move(m));
 }
 job_result fail(caf::error err) {
-  return job_result{status_err, std::move(err), {}};
+  return job_fail(std::move(err));
 }
 
 struct record {

@@ -1,5 +1,6 @@
 #include "actors/daemon/daemon.hpp"
 
+#include "actors/containers/manager.hpp"
 #include "actors/daemon/config.hpp"
 #include "actors/engine.hpp"
 #include "actors/events.hpp"
@@ -7,11 +8,10 @@
 #include "actors/images/store.hpp"
 #include "actors/log.hpp"
 #include "actors/registry/registry.hpp"
+#include "api/containers.hpp"
 #include "api/images.hpp"
 #include "api/server.hpp"
 #include "api/system.hpp"
-#include "actors/containers/manager.hpp"
-#include "api/containers.hpp"
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
@@ -268,8 +268,7 @@ int run(int argc, char** argv) {
       reactor = *r;
       deps->exec = std::move(*exec_driver);
       deps->reactor = reactor;
-      containers =
-          spawn_container_manager(sys, container_manager_options{deps, *engine, *images});
+      containers = spawn_container_manager(sys, container_manager_options{deps, *engine, *images});
     }
   }
   struct reactor_guard {

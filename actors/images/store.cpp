@@ -2,6 +2,7 @@
 #include "actors/images/store.hpp"
 
 #include "actors/images/tarexport.hpp"
+#include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "actors/registry/client.hpp"
 #include "actors/registry/reference.hpp"
@@ -73,9 +74,7 @@ caf::expected<int64_t> parse_rfc3339(std::string_view s) {
 namespace {
 
 int64_t now_nano() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return wall_clock_nano();
 }
 
 int64_t mono_ns() {
@@ -1345,11 +1344,11 @@ caf::result<job_result> save_job(store_pointer self, job& j) {
 }
 
 job_result ok(caf::message m) {
-  return job_result{status_ok, {}, std::move(m)};
+  return job_ok(std::move(m));
 }
 
 job_result fail(caf::error err) {
-  return job_result{status_err, std::move(err), {}};
+  return job_fail(std::move(err));
 }
 
 bool flag(const job& j, const char* key) {
