@@ -41,6 +41,8 @@ CAF_ADD_ATOM(berth, berth::atom, output, "output")
 CAF_ADD_ATOM(berth, berth::atom, exited, "exited")
 CAF_ADD_ATOM(berth, berth::atom, started, "started")
 CAF_ADD_ATOM(berth, berth::atom, cleaned, "cleaned")
+CAF_ADD_ATOM(berth, berth::atom, retain, "retain")
+CAF_ADD_ATOM(berth, berth::atom, release, "release")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -165,9 +167,14 @@ using image_store_actor = caf::typed_actor<
     caf::reacts_to<layer_progress>,
     // (from layer workers) a layer is extracted, or failed.
     caf::reacts_to<layer_done>,
-    // Look an image up by name, ID prefix or digest reference (containers use this).
-    caf::replies_to<caf::get_atom, atom::image, std::string>::with<image_info>>::
-    extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
+    // Look an image up by name, ID prefix or digest reference.
+    caf::replies_to<caf::get_atom, atom::image, std::string>::with<image_info>,
+    // Container (64 hex) takes a hold on image `name`'s layers (persisted): look it up as above.
+    // The image cannot be deleted without force while the hold lasts, nor its layers ever.
+    caf::replies_to<atom::retain, std::string, std::string>::with<image_info>,
+    // The container is gone: its hold ends (layers no image uses are removed).
+    caf::reacts_to<atom::release, std::string>>::extend_with<job_handler_actor>::
+    extend_with<shutdown_handler_actor>;
 
 /// Receives a container's byte stream (attach output, logs) and writes it to its client.
 using stream_sink_actor = caf::typed_actor<

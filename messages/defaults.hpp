@@ -19,6 +19,7 @@ inline constexpr auto shutdown_handlers_cap = 10s; // all shutdown handlers, run
 inline constexpr auto shutdown_kill_margin = 5s;   // after --shutdown-timeout: kill, clean up
 inline constexpr auto register_timeout = 5s;       // a service registering with the engine
 inline constexpr auto status_timeout = 2s;         // the SIGQUIT dump
+inline constexpr auto ask_timeout = 10s;           // one service asking another (a job)
 
 // API.
 inline constexpr std::size_t header_limit = 1u << 20;  // 1 MiB, as Go's http.Server

@@ -482,6 +482,12 @@ struct container_state {
   bool has_been_manually_stopped = false;
 };
 
+/// Running, paused or restarting: a process may be up (dockerd's IsRunning).
+inline bool is_running(const container_state& s) {
+  return s.status == container_status::running || s.status == container_status::paused ||
+         s.status == container_status::restarting;
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_state& x) {
   return f(caf::meta::type_name("berth.container_state"), x.status, x.pid, x.exit_code, x.error,

@@ -41,11 +41,6 @@ bool can_start(const container_state& s) {
   return s.status == container_status::created || s.status == container_status::exited;
 }
 
-bool is_running(const container_state& s) {
-  return s.status == container_status::running || s.status == container_status::paused ||
-         s.status == container_status::restarting;
-}
-
 namespace {
 
 constexpr uint32_t config_magic = 0x62657274; // "bert"

@@ -50,7 +50,6 @@ struct container_deps {
 
 /// The guards of the state machine, in one place.
 bool can_start(const container_state& s);
-bool is_running(const container_state& s); // running or restarting (a process may be up)
 
 /// Docker's merge of the image's config into a create request (daemon/create.go): Cmd and
 /// Entrypoint, Env by key, WorkingDir, User, Labels, StopSignal, ExposedPorts, Volumes.

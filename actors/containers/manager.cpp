@@ -206,11 +206,13 @@ caf::result<job_result> create(manager_self self, job& j) {
     self->state.names.erase(name);
     rp.deliver(fail(err));
   };
-  self->request(st.opts.images, caf::infinite, caf::get_atom_v, atom::image_v, cfg.image)
+  // The hold on the image's layers is taken with the lookup, so that no rmi slips in between.
+  self->request(st.opts.images, caf::infinite, atom::retain_v, id, cfg.image)
       .then(
           [self, rp, release, cfg, id, name, log_type, log_config](image_info& img) mutable {
             auto& st = self->state;
             if (auto err = merge_image_config(cfg, img.config)) {
+              self->send(st.opts.images, atom::release_v, id);
               release(err, rp);
               return;
             }
@@ -251,6 +253,7 @@ caf::result<job_result> create(manager_self self, job& j) {
                 },
                 [self, rp, release, info](caf::expected<bool>& r) mutable {
                   if (!r) {
+                    self->send(self->state.opts.images, atom::release_v, info.id);
                     release(r.error(), rp);
                     return;
                   }
@@ -305,6 +308,7 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
         if (it == st.containers.end()) return;
         st.names.erase(it->second.info.name);
         st.containers.erase(it);
+        self->send(st.opts.images, atom::release_v, id); // its read-write layer is gone
       },
       [self](job& j) -> caf::result<job_result> {
         auto& st = self->state;

@@ -152,7 +152,13 @@ struct layer_rec {
   std::string cache_id;
   std::string digest; // compressed blob digest, when pulled
   int64_t size = 0;
-  int refs = 0; // images using it
+  int refs = 0; // images and containers using it
+};
+
+/// A container's hold on an image's layers (its read-write layer sits on top of them).
+struct mount_rec {
+  std::string image_id;
+  std::vector<std::string> chain; // chain IDs, bottom first
 };
 
 struct image_rec {
@@ -200,6 +206,7 @@ struct store_state {
   std::map<std::string, layer_rec> layers;
   std::map<std::string, image_rec> images;
   std::map<std::string, std::string> refs; // full reference -> image ID
+  std::map<std::string, mount_rec> mounts; // container ID -> what it holds
   std::map<std::string, download> downloads;
   std::deque<std::string> queue; // chain IDs waiting for a slot
   int64_t running = 0;
@@ -209,6 +216,10 @@ using store_pointer = image_store_actor::stateful_pointer<store_state>;
 
 std::string layer_file(const store_state& st, const std::string& chain) {
   return st.root + "/layers/" + io::digest_hex(chain) + ".json";
+}
+
+std::string mount_file(const store_state& st, const std::string& container) {
+  return st.root + "/mounts/" + container;
 }
 
 std::string image_file(const store_state& st, const std::string& id) {
@@ -264,7 +275,7 @@ int64_t get_int(simdjson::dom::element e, const char* key) {
 /// Load what is on disk and remove what a crash left half done.
 caf::error load(store_state& st) {
   io::remove_all(st.root + "/tmp"); // unpacked `docker load` tarballs of an earlier run
-  for (auto* sub : {"layers", "imagedb", "tmp"})
+  for (auto* sub : {"layers", "imagedb", "tmp", "mounts"})
     if (auto err = io::mkdir_all(st.root + "/" + sub, 0700)) return err;
   simdjson::dom::parser parser;
   auto& drv = *st.opts.driver;
@@ -353,7 +364,36 @@ caf::error load(store_state& st) {
       }
     }
   }
-  // layers no image uses (a pull died before writing its image), from the top down
+  // containers' holds, for the containers that still exist
+  for (auto& f : list_dir(st.root + "/mounts")) {
+    auto path = mount_file(st, f);
+    mount_rec m;
+    simdjson::dom::element doc;
+    simdjson::dom::array chain;
+    bool ok = false;
+    if (auto text = io::read_file(path);
+        text && parser.parse(simdjson::padded_string{*text}).get(doc) == simdjson::SUCCESS &&
+        doc["Chain"].get(chain) == simdjson::SUCCESS) {
+      m.image_id = get_string(doc, "Image");
+      ok = true;
+      for (auto c : chain) {
+        std::string_view v;
+        if (c.get(v) != simdjson::SUCCESS || !st.layers.count(std::string{v}))
+          ok = false;
+        else
+          m.chain.emplace_back(v);
+      }
+    }
+    if (!ok || f.find(".tmp-") != std::string::npos ||
+        ::access((st.opts.data_root + "/containers/" + f).c_str(), F_OK) != 0) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    for (auto& c : m.chain)
+      ++st.layers[c].refs;
+    st.mounts.emplace(f, std::move(m));
+  }
+  // layers no image or container uses (a pull died before writing its image), top down
   bool removed = true;
   while (removed) {
     removed = false;
@@ -932,6 +972,9 @@ caf::expected<std::string> tag_image(store_state& st, const std::string& source,
   return full.familiar();
 }
 
+void drop_layers(store_state& st, const std::vector<std::string>& chain,
+                 std::vector<image_delete_item>& out);
+
 /// Remove an image that has no references left, and the layers only it used.
 void delete_image(store_state& st, const std::string& id, std::vector<image_delete_item>& out) {
   auto it = st.images.find(id);
@@ -943,10 +986,19 @@ void delete_image(store_state& st, const std::string& id, std::vector<image_dele
   st.images.erase(it);
   publish(st, "delete", id, {{"name", id}});
   out.push_back({"Deleted", id});
+  drop_layers(st, chain, out);
+}
+
+/// Drop one reference to each layer of `chain`, removing from the top the layers nothing uses.
+void drop_layers(store_state& st, const std::vector<std::string>& chain,
+                 std::vector<image_delete_item>& out) {
+  // every layer of the chain was counted, so every one is uncounted (a shared base included)
+  for (auto& c : chain)
+    if (auto l = st.layers.find(c); l != st.layers.end()) --l->second.refs;
   for (auto c = chain.rbegin(); c != chain.rend(); ++c) {
     auto l = st.layers.find(*c);
     if (l == st.layers.end()) continue;
-    if (--l->second.refs > 0) break;
+    if (l->second.refs > 0) break;
     bool has_children = std::any_of(st.layers.begin(), st.layers.end(),
                                     [&](auto& kv) { return kv.second.parent == *c; });
     if (has_children) break;
@@ -958,11 +1010,47 @@ void delete_image(store_state& st, const std::string& id, std::vector<image_dele
   }
 }
 
+/// The containers whose read-write layers sit on image `id`.
+std::vector<std::string> users_of(const store_state& st, const std::string& id) {
+  std::vector<std::string> out;
+  for (auto& [container, m] : st.mounts)
+    if (m.image_id == id) out.push_back(container);
+  return out;
+}
+
+/// moby's isSingleReference: one tag (plus digests of the same repository), or digests of one
+/// repository only.
+bool single_reference(const std::vector<std::string>& refs) {
+  if (refs.size() <= 1) return refs.size() == 1;
+  std::set<std::string> canonical;
+  std::optional<registry::reference> single;
+  for (auto& r : refs) {
+    auto p = registry::parse_reference(r);
+    if (!p) return false;
+    if (!p->digest.empty())
+      canonical.insert(p->name());
+    else if (!single)
+      single = *p;
+    else
+      return false;
+  }
+  if (!single) single = registry::parse_reference(refs.front()).value();
+  return canonical.size() == 1 && canonical.count(single->name()) > 0;
+}
+
+/// `docker rmi`, as moby's ImageDelete: untag the name given, then delete the image when nothing
+/// else holds it. Conflicts: a running container (hard, even with force), other references and
+/// stopped containers (soft: force overrides). `running` names the containers that are running.
+/// Force-deleting an image a stopped container uses removes the image; its layers stay held by
+/// the container until it is removed.
 caf::expected<std::vector<image_delete_item>> delete_job(store_state& st, const std::string& name,
-                                                         bool force, bool /*noprune*/) {
+                                                         bool force, bool /*noprune*/,
+                                                         const std::set<std::string>& running) {
   std::string matched;
   auto id = lookup(st, name, &matched);
   if (!id) return id.error();
+  auto short_image = io::digest_hex(*id).substr(0, 12);
+  auto users = users_of(st, *id);
   std::vector<image_delete_item> out;
   auto untag = [&](const std::string& ref) {
     st.refs.erase(ref);
@@ -973,7 +1061,36 @@ caf::expected<std::vector<image_delete_item>> delete_job(store_state& st, const 
     out.push_back({"Untagged", shown});
     publish(st, "untag", *id, {{"name", *id}});
   };
+  // moby's checkImageDeleteConflict; `used` tells a container conflict from a reference one.
+  auto conflict = [&](bool references, bool stopped, bool& used) -> caf::error {
+    used = false;
+    auto refuse = [&](bool hard, const std::string& why) {
+      return make_error(ec::conflict,
+                        "conflict: unable to delete " + short_image +
+                            (hard ? " (cannot be forced) - " : " (must be forced) - ") + why);
+    };
+    for (auto& c : users)
+      if (running.count(c)) {
+        used = true;
+        return refuse(true, "image is being used by running container " + c.substr(0, 12));
+      }
+    if (references && !refs_of(st, *id).empty())
+      return refuse(false, "image is referenced in multiple repositories");
+    if (stopped)
+      for (auto& c : users)
+        if (!running.count(c)) {
+          used = true;
+          return refuse(false, "image is being used by stopped container " + c.substr(0, 12));
+        }
+    return {};
+  };
+  bool removed_reference = false;
   if (!matched.empty()) {
+    if (!force && single_reference(refs_of(st, *id)) && !users.empty())
+      return make_error(ec::conflict, "conflict: unable to remove repository reference \"" + name +
+                                          "\" (must force) - container " +
+                                          users.front().substr(0, 12) +
+                                          " is using its referenced image " + short_image);
     auto parsed = registry::parse_reference(matched);
     untag(matched);
     if (parsed && parsed->digest.empty()) {
@@ -989,23 +1106,23 @@ caf::expected<std::vector<image_delete_item>> delete_job(store_state& st, const 
           if (r && !r->digest.empty() && r->name() == parsed->name()) untag(ref);
         }
     }
-    if (!refs_of(st, *id).empty()) {
-      if (auto err = save_repositories(st)) return err;
-      return out;
-    }
-  } else {
-    auto refs = refs_of(st, *id);
-    std::set<std::string> repos;
-    for (auto& r : refs)
-      if (auto p = registry::parse_reference(r)) repos.insert(p->name());
-    if (repos.size() > 1 && !force)
-      return make_error(ec::conflict, "conflict: unable to delete " +
-                                          io::digest_hex(*id).substr(0, 12) +
-                                          " (must be forced) - image is referenced in multiple "
-                                          "repositories");
+    if (auto err = save_repositories(st)) return err;
+    if (!refs_of(st, *id).empty()) return out;
+    removed_reference = true;
+  } else if (auto refs = refs_of(st, *id); single_reference(refs)) {
+    bool used = false;
+    if (auto err = conflict(false, !force, used)) return err;
     for (auto& r : refs)
       untag(r);
   }
+  bool used = false;
+  if (auto err = conflict(!force, !force, used)) {
+    if (removed_reference && used) return out; // untagged; the image stays for its container
+    if (auto e = save_repositories(st)) return e;
+    return err;
+  }
+  for (auto& r : refs_of(st, *id)) // forced: every reference goes
+    untag(r);
   if (auto err = save_repositories(st)) return err;
   delete_image(st, *id, out);
   return out;
@@ -1040,6 +1157,7 @@ caf::expected<prune_result> prune(store_state& st, const filter_args& f) {
   prune_result out;
   std::vector<std::string> victims;
   for (auto& [id, img] : st.images) {
+    if (!users_of(st, id).empty()) continue; // a container's image is never pruned
     auto refs = refs_of(st, id);
     bool tagged = std::any_of(refs.begin(), refs.end(), [](const std::string& r) {
       auto p = registry::parse_reference(r);
@@ -1387,6 +1505,40 @@ image_store_actor::behavior_type store_impl(store_pointer self) {
         if (!id) return id.error();
         return info_of(self->state, self->state.images.at(*id));
       },
+      [self](atom::retain, std::string& container, std::string& name) -> caf::result<image_info> {
+        auto& st = self->state;
+        if (!is_hex(container) || container.size() != 64)
+          return make_error(ec::invalid_argument, "invalid container ID " + container);
+        auto id = lookup(st, name);
+        if (!id) return id.error();
+        auto& img = st.images.at(*id);
+        if (!st.mounts.count(container)) {
+          json::object doc;
+          doc["Image"] = *id;
+          json::array chain;
+          for (auto& c : img.chain)
+            chain.emplace_back(c);
+          doc["Chain"] = std::move(chain);
+          if (auto err = io::write_file_atomic(mount_file(st, container), json::serialize(doc)))
+            return err;
+          for (auto& c : img.chain)
+            ++st.layers[c].refs;
+          st.mounts.emplace(container, mount_rec{*id, img.chain});
+        }
+        return info_of(st, img);
+      },
+      [self](atom::release, std::string& container) {
+        auto& st = self->state;
+        auto it = st.mounts.find(container);
+        if (it == st.mounts.end()) return;
+        ::unlink(mount_file(st, container).c_str());
+        auto chain = std::move(it->second.chain);
+        st.mounts.erase(it);
+        std::vector<image_delete_item> removed;
+        drop_layers(st, chain, removed);
+        for (auto& r : removed)
+          BLOG(info, "image-store") << "removed layer " << r.value << " (its last container went)";
+      },
       [self](atom::shutdown) -> caf::result<caf::ok_atom> {
         for (auto& [chain, d] : self->state.downloads)
           for (auto& op : d.pulls)
@@ -1414,9 +1566,38 @@ image_store_actor::behavior_type store_impl(store_pointer self) {
           return ok(caf::make_message(std::move(*r)));
         }
         if (j.name == "image_delete") {
-          auto r = delete_job(st, arg(0), flag(j, "force"), flag(j, "noprune"));
-          if (!r) return fail(r.error());
-          return ok(caf::make_message(std::move(*r)));
+          auto id = lookup(st, arg(0));
+          if (!id) return fail(id.error());
+          if (users_of(st, *id).empty()) {
+            auto r = delete_job(st, arg(0), flag(j, "force"), flag(j, "noprune"), {});
+            if (!r) return fail(r.error());
+            return ok(caf::make_message(std::move(*r)));
+          }
+          // containers use it: which of them run decides between a hard and a soft conflict
+          auto rp = self->make_response_promise<job_result>();
+          auto finish = [self, j, rp](std::optional<std::set<std::string>> running) mutable {
+            auto& st = self->state;
+            if (!running) { // the containers did not answer: count every user as running
+              running.emplace();
+              for (auto& [c, m] : st.mounts)
+                running->insert(c);
+            }
+            auto r = delete_job(st, j.args[0], flag(j, "force"), flag(j, "noprune"), *running);
+            rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+          };
+          self->request(st.opts.engine, defaults::ask_timeout, job{"containers", {}, {}, {}})
+              .then(
+                  [finish](job_result& r) mutable {
+                    if (r.status != status_ok ||
+                        !r.output.match_elements<std::vector<container_info>>())
+                      return finish(std::nullopt);
+                    std::set<std::string> running;
+                    for (auto& c : r.output.get_as<std::vector<container_info>>(0))
+                      if (is_running(c.state)) running.insert(c.id);
+                    finish(std::move(running));
+                  },
+                  [finish](caf::error&) mutable { finish(std::nullopt); });
+          return rp;
         }
         if (j.name == "image_prune") {
           auto r = prune(st, filters_of(j));

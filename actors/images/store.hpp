@@ -11,14 +11,19 @@
 //                                  verified, so its presence means "complete".
 //   imagedb/<image-id hex>         an image config, the exact bytes (the image ID is their sha256)
 //   imagedb/<image-id hex>.json    per-image metadata: {"LastTagTime": unix nanos, "Parent"}
+//   mounts/<container-id>          a container's hold on its image's layers: {"Image","Chain"}
+//                                  (image ID and the chain IDs, bottom first). Written before
+//                                  the container is created, removed when it goes; a hold whose
+//                                  <data-root>/containers/<id>/ is gone is dropped at start.
 //   tmp/                           `docker load` tarballs being unpacked (emptied at start)
 //   repositories.json              {"Repositories":{"<familiar name>":{"<full ref>":"sha256:..."}}}
 //                                  tags (name:tag) and digests (name@sha256:...)
 //
 // At start, driver layers that no layers/*.json names (a pull killed mid-extraction) and layers
 // no image uses (a pull killed before its image was written) are removed, so the next pull
-// fetches them again. Reference counts (images per layer) are kept in memory and rebuilt at
-// start.
+// fetches them again. Reference counts (images and containers per layer) are kept in memory and
+// rebuilt at start, so a layer goes only when no image and no container uses it: `rmi -f` of an
+// image a stopped container uses deletes the image, and the layers stay until the container goes.
 #pragma once
 
 #include "messages/actors.hpp"

@@ -399,8 +399,14 @@ public:
         what = "tls: cannot set the server name";
         return asio::error::invalid_argument;
       }
-      tls_->set_verify_mode(ssl::verify_peer);
-      tls_->set_verify_callback(ssl::host_name_verification(host));
+      // A context without peer checks serves insecure registries (dockerd's
+      // InsecureSkipVerify); every other connection checks the chain and the name.
+      if (SSL_CTX_get_verify_mode(ctx_->native_handle()) & SSL_VERIFY_PEER) {
+        tls_->set_verify_mode(ssl::verify_peer);
+        tls_->set_verify_callback(ssl::host_name_verification(host));
+      } else {
+        tls_->set_verify_mode(ssl::verify_none);
+      }
     } else {
       tcp_.emplace(ioc_);
     }
@@ -901,32 +907,44 @@ caf::expected<descriptor> select_platform(const manifest& index, const platform&
 
 // -- endpoints -----------------------------------------------------------------------------------
 
-std::vector<endpoint> endpoints_for(const std::string& domain, const registry_options& opts) {
-  std::vector<endpoint> out;
-  if (domain == default_domain || domain == legacy_domain) {
-    for (auto& m : opts.mirrors) {
-      auto u = parse_url(trim(m));
-      if (u) out.push_back({u->authority, u->secure, true});
-    }
-    out.push_back({hub_endpoint, true, false});
-    return out;
-  }
-  // The host without port or brackets.
-  url u{true, domain, "/"};
+namespace {
+
+/// Whether `authority` (host[:port]) is an insecure registry: localhost, 127.0.0.0/8, ::1, or
+/// named by an --insecure-registry entry (host:port, or a CIDR holding the host's address).
+bool insecure_host(const std::string& authority, const registry_options& opts) {
+  url u{true, authority, "/"};
   auto host = lower(u.hostname());
-  bool insecure = host == "localhost";
+  if (host == "localhost") return true;
   auto ip = parse_ip(host);
-  if (ip) insecure = insecure || in_cidr(*ip, "127.0.0.0/8") || in_cidr(*ip, "::1/128");
+  if (ip && (in_cidr(*ip, "127.0.0.0/8") || in_cidr(*ip, "::1/128"))) return true;
   for (auto& entry : opts.insecure) {
     std::string_view e = trim(entry);
     if (auto scheme = e.find("://"); scheme != std::string_view::npos) e.remove_prefix(scheme + 3);
     while (!e.empty() && e.back() == '/')
       e.remove_suffix(1);
-    if (lower(e) == lower(domain) || (ip && in_cidr(*ip, e)) ||
-        (host == "localhost" && in_cidr(*parse_ip("127.0.0.1"), e)))
-      insecure = true;
+    if (lower(e) == lower(authority) || (ip && in_cidr(*ip, e))) return true;
   }
-  out.push_back({domain, !insecure, false});
+  return false;
+}
+
+} // namespace
+
+std::vector<endpoint> endpoints_for(const std::string& domain, const registry_options& opts) {
+  std::vector<endpoint> out;
+  if (domain == default_domain || domain == legacy_domain) {
+    for (auto& m : opts.mirrors) {
+      auto u = parse_url(trim(m));
+      if (u) out.push_back({u->authority, u->secure, true, !insecure_host(u->authority, opts)});
+    }
+    out.push_back({hub_endpoint, true, false, true});
+    return out;
+  }
+  if (!insecure_host(domain, opts)) {
+    out.push_back({domain, true, false, true});
+    return out;
+  }
+  out.push_back({domain, true, false, false});
+  out.push_back({domain, false, false, false});
   return out;
 }
 
@@ -962,20 +980,30 @@ struct client::impl {
   std::shared_ptr<token_cache> tokens;
   std::vector<endpoint> endpoints;
   std::size_t cur = 0;
-  std::shared_ptr<ssl::context> ctx;
-  std::map<std::string, std::string> scopes; // server -> the scope its last challenge named
+  std::shared_ptr<ssl::context> ctx;          // checks certificates
+  std::shared_ptr<ssl::context> ctx_noverify; // for insecure registries over https
+  std::map<std::string, std::string> scopes;  // server -> the scope its last challenge named
 
   impl(reference r, auth_config c, registry_options o, std::shared_ptr<token_cache> t)
       : repo(std::move(r)), creds(std::move(c)), opts(std::move(o)), tokens(std::move(t)),
-        ctx(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+        ctx(make_context(true)), ctx_noverify(make_context(false)) {
     if (!tokens) tokens = std::make_shared<token_cache>();
     endpoints = endpoints_for(repo.domain, opts);
+  }
+
+  static std::shared_ptr<ssl::context> make_context(bool verify) {
+    auto c = std::make_shared<ssl::context>(ssl::context::tls_client);
     boost::system::error_code ec;
-    ctx->set_default_verify_paths(ec);
-    ctx->set_verify_mode(ssl::verify_peer, ec);
-    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                     ec);
+    if (verify) c->set_default_verify_paths(ec);
+    c->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none, ec);
+    c->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                   ec);
+    return c;
+  }
+
+  const std::shared_ptr<ssl::context>& context_for(const endpoint& ep) const {
+    return ep.verify ? ctx : ctx_noverify;
   }
 
   bool has_password() const { return !creds.username.empty() || !creds.password.empty(); }
@@ -1124,7 +1152,7 @@ struct client::impl {
     for (int attempt = 0;; ++attempt) {
       auto hs = headers;
       if (!auth->empty()) hs.emplace_back("Authorization", *auth);
-      auto r = send(ctx, verb, origin, hs);
+      auto r = send(context_for(ep), verb, origin, hs);
       if (!r) {
         transport = true;
         return r.error();
@@ -1146,7 +1174,7 @@ struct client::impl {
         continue;
       }
       if (is_redirect(status) && (verb == http::verb::get || verb == http::verb::head))
-        return follow(std::move(*r), origin, headers, *auth, verb, transport);
+        return follow(std::move(*r), origin, headers, *auth, verb, transport, context_for(ep));
       if (status >= 200 && status < 300) return r;
       return (*r)->error(ping ? req + ": " : "");
     }
@@ -1157,7 +1185,8 @@ struct client::impl {
   caf::expected<std::unique_ptr<response>> follow(std::unique_ptr<response> r, const url& origin,
                                                   const header_list& headers,
                                                   const std::string& auth, http::verb verb,
-                                                  bool& transport) {
+                                                  bool& transport,
+                                                  const std::shared_ptr<ssl::context>& tls) {
     url at = origin;
     for (int hop = 0; hop < max_redirects; ++hop) {
       auto next = resolve_location(at, r->header(http::field::location));
@@ -1167,7 +1196,7 @@ struct client::impl {
       at = *next;
       auto hs = headers;
       if (!auth.empty() && at.server() == origin.server()) hs.emplace_back("Authorization", auth);
-      auto nr = send(ctx, verb, at, hs);
+      auto nr = send(tls, verb, at, hs);
       if (!nr) {
         transport = true;
         return nr.error();
@@ -1270,7 +1299,7 @@ caf::expected<blob_stream> client::open_blob(const descriptor& d) {
       bool transport = false;
       auto fr = send(p_->ctx, http::verb::get, *u, {});
       if (fr && is_redirect((*fr)->status()))
-        fr = p_->follow(std::move(*fr), *u, {}, "", http::verb::get, transport);
+        fr = p_->follow(std::move(*fr), *u, {}, "", http::verb::get, transport, p_->ctx);
       if (fr && (*fr)->status() >= 200 && (*fr)->status() < 300) {
         r = std::move(fr);
         got = true;

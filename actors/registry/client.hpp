@@ -113,6 +113,7 @@ struct endpoint {
   std::string host;   // host[:port] as in the reference; "registry-1.docker.io" for docker.io
   bool secure = true; // https
   bool mirror = false;
+  bool verify = true; // check the server's certificate (off for insecure registries over https)
 };
 
 /// The registry settings of the daemon (--insecure-registry, --registry-mirror).
@@ -122,8 +123,9 @@ struct registry_options {
 };
 
 /// The endpoints to try for `domain`, in order: mirrors first (docker.io only), then the origin.
-/// Plain HTTP for insecure entries (host:port match, or the host's IP within a CIDR) and for
-/// 127.0.0.0/8, ::1 and localhost, as dockerd.
+/// An insecure registry (a host:port entry, the host's IP within a CIDR entry, or 127.0.0.0/8,
+/// ::1 and localhost) gets, as dockerd, HTTPS without certificate checks first and then plain
+/// HTTP; the client moves to the next endpoint when one cannot be reached.
 std::vector<endpoint> endpoints_for(const std::string& domain, const registry_options& opts);
 
 // -- the HTTP client -----------------------------------------------------------------------------

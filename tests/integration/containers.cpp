@@ -119,4 +119,61 @@ BOOST_AUTO_TEST_CASE(memory_limit_and_restart_policy) {
   BOOST_TEST(state == "2 exited\n");
 }
 
+// rmi against containers, with moby's conflict rules: a stopped container is a soft conflict
+// (force wins), a running one a hard one (force only untags), and a container keeps its layers
+// after its image is deleted until the container goes.
+BOOST_AUTO_TEST_CASE(rmi_conflicts_with_containers) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto id = sh(d.docker("image inspect --format '{{.Id}}' busybox:latest")).out;
+  BOOST_REQUIRE(id.size() == 72u);
+  id.pop_back();
+  auto short_id = id.substr(7, 12);
+  auto created = sh(d.docker("create --name c1 busybox sh -c 'echo still here'"));
+  BOOST_REQUIRE_MESSAGE(created.exit_code == 0, created.err);
+  auto c1 = created.out.substr(0, 12);
+  auto r = sh(d.docker("rmi busybox:latest"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "conflict: unable to remove repository reference \"busybox:latest\" "
+                             "(must force) - container " +
+                                 c1 + " is using its referenced image " + short_id),
+             r.err);
+  r = sh(d.docker("rmi " + short_id));
+  BOOST_TEST(contains(r.err, "conflict: unable to delete " + short_id +
+                                 " (must be forced) - image is being used by stopped container " +
+                                 c1),
+             r.err);
+  auto running = sh(d.docker("run -d --name r1 busybox sleep 1000"));
+  BOOST_REQUIRE_MESSAGE(running.exit_code == 0, running.err + d.log());
+  auto r1 = running.out.substr(0, 12);
+  r = sh(d.docker("rmi -f " + short_id));
+  BOOST_TEST(contains(r.err, "conflict: unable to delete " + short_id +
+                                 " (cannot be forced) - image is being used by running container " +
+                                 r1),
+             r.err);
+  // a running container: force only untags, and the image stays (dangling)
+  r = sh(d.docker("rmi -f busybox:latest"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "Untagged: busybox:latest\n", r.out);
+  BOOST_TEST(contains(sh(d.docker("images -q --no-trunc")).out, id));
+  BOOST_REQUIRE(sh(d.docker("rm -f r1"), 30s).exit_code == 0);
+  // only a stopped container now: force deletes the image, the container still runs
+  r = sh(d.docker("rmi -f " + short_id));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "Deleted: " + id), r.out);
+  BOOST_TEST(sh(d.docker("images -q")).out == "");
+  r = sh(d.docker("start -a c1"), 30s);
+  BOOST_TEST(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST(r.out == "still here\n", r.out);
+  auto layers = sh("ls -d " + d.data_root + "/image/*/layers").out;
+  BOOST_REQUIRE(!layers.empty());
+  layers.pop_back();
+  BOOST_TEST(sh("ls -A " + layers + " | wc -l").out != "0\n");
+  // removing the container frees the layers
+  BOOST_REQUIRE(sh(d.docker("rm c1"), 30s).exit_code == 0);
+  BOOST_TEST(sh("ls -A " + layers + " | wc -l").out == "0\n");
+  BOOST_TEST(sh("ls -A " + layers + "/../mounts | wc -l").out == "0\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,8 +23,8 @@ struct registries {
       BOOST_FAIL("fixture registries did not start: " + r.err);
     }
     env = dir.file("fx/env");
-    for (auto key : {"REGISTRY", "REGISTRY_AUTH", "REGISTRY_TOKEN", "REGISTRY_CORRUPT", "AUTH_USER",
-                     "AUTH_PASSWORD"})
+    for (auto key : {"REGISTRY", "REGISTRY_AUTH", "REGISTRY_TOKEN", "REGISTRY_CORRUPT",
+                     "REGISTRY_TLS", "AUTH_USER", "AUTH_PASSWORD"})
       values[key] = sh(". " + env + " && printf %s \"$" + std::string{key} + "\"").out;
     instance = this;
   }
@@ -130,6 +130,15 @@ BOOST_AUTO_TEST_CASE(pull_by_digest_and_every_manifest_format) {
   auto repo_digests =
       sh(d.docker("image inspect --format '{{json .RepoDigests}}' " + reg() + "/busybox-multi"));
   BOOST_TEST(contains(repo_digests.out, index_digest), repo_digests.out);
+}
+
+// 127.0.0.0/8 is an insecure registry: HTTPS without certificate checks comes first, as dockerd
+BOOST_AUTO_TEST_CASE(insecure_registry_over_https_with_a_self_signed_certificate) {
+  berthd d;
+  auto ref = reg("REGISTRY_TLS") + "/busybox:latest";
+  auto r = sh(d.docker("pull " + ref), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "Status: Downloaded newer image for " + ref), r.out);
 }
 
 BOOST_AUTO_TEST_CASE(bad_references_and_missing_images) {

@@ -102,6 +102,11 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     return log_;
   }
+  /// TLS handshakes tried against this plain HTTP server.
+  int tls_hellos() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tls_hellos_;
+  }
   std::size_t count(const std::string& target_prefix) {
     std::size_t n = 0;
     for (auto& r : requests())
@@ -130,6 +135,13 @@ private:
       auto n = ::read(c, buf, sizeof(buf));
       if (n <= 0) return;
       in.append(buf, static_cast<std::size_t>(n));
+      if (in[0] == '\x16') { // a TLS ClientHello: answer as Go's plain HTTP server does
+        std::lock_guard<std::mutex> lock(mu_);
+        ++tls_hellos_;
+        static const std::string bad = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+        [[maybe_unused]] auto w = ::write(c, bad.data(), bad.size());
+        return;
+      }
     }
     seen_request req;
     auto head = in.substr(0, end);
@@ -178,6 +190,7 @@ private:
   }
 
   int fd_ = -1;
+  int tls_hellos_ = 0;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -486,37 +499,49 @@ BOOST_AUTO_TEST_CASE(platform_selection) {
 
 BOOST_AUTO_TEST_CASE(endpoints) {
   registry_options none;
+  // Insecure: HTTPS without certificate checks first, then plain HTTP, as dockerd.
+  auto insecure = [](const std::vector<endpoint>& eps) {
+    return eps.size() == 2 && eps[0].secure && !eps[0].verify && !eps[1].secure &&
+           eps[0].host == eps[1].host;
+  };
+  auto secure = [](const std::vector<endpoint>& eps) {
+    return eps.size() == 1 && eps[0].secure && eps[0].verify;
+  };
   auto local = endpoints_for("127.0.0.1:5000", none);
-  BOOST_REQUIRE_EQUAL(local.size(), 1u);
+  BOOST_TEST(insecure(local));
   BOOST_TEST(local[0].host == "127.0.0.1:5000");
-  BOOST_TEST(!local[0].secure);
-  BOOST_TEST(!endpoints_for("localhost:5000", none)[0].secure);
-  BOOST_TEST(!endpoints_for("127.1.2.3", none)[0].secure);
-  BOOST_TEST(!endpoints_for("[::1]:5000", none)[0].secure);
-  BOOST_TEST(endpoints_for("registry.example.com", none)[0].secure);
-  BOOST_TEST(endpoints_for("10.1.2.3:5000", none)[0].secure);
+  BOOST_TEST(insecure(endpoints_for("localhost:5000", none)));
+  BOOST_TEST(insecure(endpoints_for("127.1.2.3", none)));
+  BOOST_TEST(insecure(endpoints_for("[::1]:5000", none)));
+  BOOST_TEST(secure(endpoints_for("registry.example.com", none)));
+  BOOST_TEST(secure(endpoints_for("10.1.2.3:5000", none)));
   registry_options opts;
   opts.insecure = {"10.0.0.0/8", "registry.example.com:5000", "fd00::/8"};
-  BOOST_TEST(!endpoints_for("10.1.2.3:5000", opts)[0].secure);
-  BOOST_TEST(endpoints_for("11.1.2.3:5000", opts)[0].secure);
-  BOOST_TEST(!endpoints_for("registry.example.com:5000", opts)[0].secure);
-  BOOST_TEST(endpoints_for("registry.example.com", opts)[0].secure);
-  BOOST_TEST(endpoints_for("registry.example.com:5001", opts)[0].secure);
-  BOOST_TEST(!endpoints_for("[fd00::1]:5000", opts)[0].secure);
-  opts.mirrors = {"https://mirror.example:5000", "http://127.0.0.1:5001/"};
+  BOOST_TEST(insecure(endpoints_for("10.1.2.3:5000", opts)));
+  BOOST_TEST(secure(endpoints_for("11.1.2.3:5000", opts)));
+  BOOST_TEST(insecure(endpoints_for("registry.example.com:5000", opts)));
+  BOOST_TEST(secure(endpoints_for("registry.example.com", opts)));
+  BOOST_TEST(secure(endpoints_for("registry.example.com:5001", opts)));
+  BOOST_TEST(insecure(endpoints_for("[fd00::1]:5000", opts)));
+  opts.mirrors = {"https://mirror.example:5000", "http://127.0.0.1:5001/", "https://10.9.9.9"};
   auto hub = endpoints_for("docker.io", opts);
-  BOOST_REQUIRE_EQUAL(hub.size(), 3u);
+  BOOST_REQUIRE_EQUAL(hub.size(), 4u);
   BOOST_TEST(hub[0].host == "mirror.example:5000");
   BOOST_TEST(hub[0].secure);
+  BOOST_TEST(hub[0].verify);
   BOOST_TEST(hub[0].mirror);
   BOOST_TEST(hub[1].host == "127.0.0.1:5001");
   BOOST_TEST(!hub[1].secure);
   BOOST_TEST(hub[1].mirror);
-  BOOST_TEST(hub[2].host == "registry-1.docker.io");
+  BOOST_TEST(hub[2].host == "10.9.9.9"); // an insecure mirror over https: no certificate checks
   BOOST_TEST(hub[2].secure);
-  BOOST_TEST(!hub[2].mirror);
+  BOOST_TEST(!hub[2].verify);
+  BOOST_TEST(hub[3].host == "registry-1.docker.io");
+  BOOST_TEST(hub[3].secure);
+  BOOST_TEST(hub[3].verify);
+  BOOST_TEST(!hub[3].mirror);
   // Mirrors are for Docker Hub only.
-  BOOST_TEST(endpoints_for("127.0.0.1:5000", opts).size() == 1u);
+  BOOST_TEST(endpoints_for("127.0.0.1:5000", opts).size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(token_cache_expiry) {
@@ -606,10 +631,12 @@ BOOST_AUTO_TEST_CASE(client_bearer_flow) {
   bearer_registry reg;
   auto cache = std::make_shared<token_cache>();
   client c(reg.repo(), {}, {}, cache);
-  BOOST_TEST(!c.current().secure);
-  BOOST_TEST(c.current().host == reg.registry.authority());
   auto m = c.get_manifest("latest");
   BOOST_REQUIRE_MESSAGE(m, (m ? "" : error_message(m.error())));
+  // 127.0.0.1 is insecure: HTTPS was tried first, then plain HTTP, which is kept.
+  BOOST_TEST(reg.registry.tls_hellos() >= 1);
+  BOOST_TEST(!c.current().secure);
+  BOOST_TEST(c.current().host == reg.registry.authority());
   BOOST_TEST(m->body == reg.manifest);
   BOOST_TEST(m->digest == reg.manifest_digest);
   BOOST_TEST(m->content_type == mt_docker_manifest);
