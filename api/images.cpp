@@ -287,19 +287,20 @@ void pull(const std::shared_ptr<api_context>& ctx, http_request& req, const conn
   auto* from = req.get("fromImage");
   auto tag = req.get("tag") ? *req.get("tag") : std::string{};
   std::string ref = *from;
+  // as dockerd: no tag, in the parameter or the name, pulls every tag (docker pull -a)
+  bool all = false;
   if (!tag.empty())
     ref += (tag.rfind("sha256:", 0) == 0 ? "@" : ":") + tag;
-  else if (ref.find('@') == std::string::npos &&
-           ref.find(':', ref.rfind('/') == std::string::npos ? 0 : ref.rfind('/')) ==
-               std::string::npos) {
-    conn->respond(error_response(
-        501, "not supported: berthd does not pull all tags of a repository (give a tag)"));
-    return;
-  }
+  else
+    all = ref.find('@') == std::string::npos &&
+          ref.find(':', ref.rfind('/') == std::string::npos ? 0 : ref.rfind('/')) ==
+              std::string::npos;
   auto platform = req.get("platform") ? *req.get("platform") : std::string{};
   auto sink = ctx->sys->spawn(progress_sink, conn);
+  std::vector<std::string> args{ref, platform};
+  if (all) args.emplace_back("all");
   job j{
-      "pull", {ref, platform}, {{"auth", req.header("x-registry-auth")}}, caf::make_message(sink)};
+      "pull", std::move(args), {{"auth", req.header("x-registry-auth")}}, caf::make_message(sink)};
   run_job(*ctx, std::move(j), [sink](job_result& res) {
     // the store ends the stream itself; this covers a store that failed before it could
     caf::anon_send(sink, atom::done_v, res.status == status_ok ? caf::error{} : res.error);

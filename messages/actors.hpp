@@ -43,6 +43,7 @@ CAF_ADD_ATOM(berth, berth::atom, started, "started")
 CAF_ADD_ATOM(berth, berth::atom, cleaned, "cleaned")
 CAF_ADD_ATOM(berth, berth::atom, retain, "retain")
 CAF_ADD_ATOM(berth, berth::atom, release, "release")
+CAF_ADD_ATOM(berth, berth::atom, tags, "tags")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -154,6 +155,8 @@ using registry_actor = caf::typed_actor<
     // Resolve reference (normalized) with X-Registry-Auth and platform ("" = the host's) to the
     // image manifest's config and layers. Errors use dockerd's wording ("pull access denied ...").
     caf::replies_to<atom::resolve, std::string, std::string, std::string>::with<resolved_image>,
+    // The tags of repository `reference` (its tag or digest ignored), with X-Registry-Auth.
+    caf::replies_to<atom::tags, std::string, std::string>::with<std::vector<std::string>>,
     // Open a blob of repository `reference` with X-Registry-Auth, for streaming.
     caf::replies_to<atom::open_blob, std::string, std::string, layer_descriptor>::with<blob_handle>,
     // The daemon's configuration changed (mirrors, insecure registries).

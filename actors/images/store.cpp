@@ -170,8 +170,11 @@ struct image_rec {
   int64_t last_tag_time_nano = 0;
 };
 
+struct pull_group;
+
 /// One pull in flight.
 struct pull_op {
+  std::shared_ptr<pull_group> group; // set for the tags of `docker pull -a`
   registry::reference ref;
   progress_sink_actor sink;
   caf::typed_response_promise<job_result> rp;
@@ -185,6 +188,22 @@ struct pull_op {
 };
 
 using pull_ptr = std::shared_ptr<pull_op>;
+
+/// `docker pull -a`: every tag of one repository, pulled one after another into one stream
+/// (moby: "<tag>: Pulling from ..." and "Digest: ..." per tag, then one "Status: ..." for the
+/// repository).
+struct pull_group {
+  registry::reference repo; // no tag, no digest
+  std::vector<std::string> tags;
+  std::size_t next = 0;
+  bool changed = false;
+  progress_sink_actor sink;
+  caf::typed_response_promise<job_result> rp;
+  job j;
+  std::string platform;
+};
+
+using group_ptr = std::shared_ptr<pull_group>;
 
 /// One layer download+extraction, shared by every pull that needs it.
 struct download {
@@ -622,6 +641,7 @@ void fail_pull(const pull_ptr& op, const caf::error& err) {
 }
 
 void start_ready(store_pointer self);
+void pull_next(store_pointer self, const group_ptr& g);
 
 void finish_pull(store_pointer self, const pull_ptr& op) {
   if (op->finished) return;
@@ -673,6 +693,12 @@ void finish_pull(store_pointer self, const pull_ptr& op) {
   auto shown = ref.digest.empty() ? ref.familiar() : ref.familiar_name() + "@" + ref.digest;
   publish(st, "pull", shown, {{"name", ref.familiar_name()}});
   say(op, "", "Digest: " + img.manifest_digest);
+  if (op->group) {
+    op->finished = true;
+    op->group->changed |= changed || is_new;
+    pull_next(self, op->group);
+    return;
+  }
   say(op, "",
       std::string{changed || is_new ? "Status: Downloaded newer image for "
                                     : "Status: Image is up to date for "} +
@@ -849,22 +875,72 @@ void on_resolved(store_pointer self, const pull_ptr& op, resolved_image& img, co
       say(op, short_id(it->second.desc.digest), "Waiting");
 }
 
-caf::result<job_result> pull_job(store_pointer self, job& j) {
-  if (j.args.empty() || !j.input.match_elements<progress_sink_actor>())
-    return job_result{status_err, make_error(ec::invalid_argument, "pull: bad arguments"), {}};
-  auto parsed = registry::parse_reference(j.args[0]);
-  if (!parsed) return job_result{status_err, parsed.error(), {}};
-  auto op = std::make_shared<pull_op>();
-  op->ref = registry::with_default_tag(std::move(*parsed));
-  op->sink = j.input.get_as<progress_sink_actor>(0);
-  op->rp = self->make_response_promise<job_result>();
+void start_pull(store_pointer self, const pull_ptr& op, const job& j, const std::string& platform) {
   op->started_ns = mono_ns();
-  auto platform = j.args.size() > 1 ? j.args[1] : std::string{};
   auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
   self->request(self->state.opts.registry, caf::infinite, atom::resolve_v, op->ref.str(), auth,
                 platform)
       .then([self, op, j](resolved_image& img) { on_resolved(self, op, img, j); },
             [op](caf::error& err) { fail_pull(op, err); });
+}
+
+void pull_next(store_pointer self, const group_ptr& g) {
+  if (g->next == g->tags.size()) {
+    caf::anon_send(g->sink,
+                   progress_message{"",
+                                    std::string{g->changed ? "Status: Downloaded newer image for "
+                                                           : "Status: Image is up to date for "} +
+                                        g->repo.familiar_name(),
+                                    -1, -1});
+    caf::anon_send(g->sink, atom::done_v, caf::error{});
+    g->rp.deliver(job_result{status_ok, {}, caf::make_message(g->repo.familiar_name())});
+    return;
+  }
+  auto op = std::make_shared<pull_op>();
+  op->group = g;
+  op->ref = g->repo;
+  op->ref.tag = g->tags[g->next++];
+  op->sink = g->sink;
+  op->rp = g->rp; // delivered once: by the failing tag, or above
+  start_pull(self, op, g->j, g->platform);
+}
+
+/// args: reference, platform ("" = the host's), and "all" for every tag of the repository.
+caf::result<job_result> pull_job(store_pointer self, job& j) {
+  if (j.args.empty() || !j.input.match_elements<progress_sink_actor>())
+    return job_result{status_err, make_error(ec::invalid_argument, "pull: bad arguments"), {}};
+  auto parsed = registry::parse_reference(j.args[0]);
+  if (!parsed) return job_result{status_err, parsed.error(), {}};
+  auto platform = j.args.size() > 1 ? j.args[1] : std::string{};
+  if (j.args.size() > 2 && j.args[2] == "all") {
+    auto g = std::make_shared<pull_group>();
+    g->repo = std::move(*parsed);
+    g->repo.tag.clear();
+    g->repo.digest.clear();
+    g->sink = j.input.get_as<progress_sink_actor>(0);
+    g->rp = self->make_response_promise<job_result>();
+    g->j = j;
+    g->platform = platform;
+    auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+    self->request(self->state.opts.registry, caf::infinite, atom::tags_v, g->repo.str(), auth)
+        .then(
+            [self, g](std::vector<std::string>& tags) {
+              g->tags = std::move(tags);
+              pull_next(self, g);
+            },
+            [g](caf::error& err) {
+              BLOG(info, "image-store")
+                  << "pull -a " << g->repo.str() << " failed: " << error_message(err);
+              caf::anon_send(g->sink, atom::done_v, err);
+              g->rp.deliver(job_result{status_err, err, {}});
+            });
+    return g->rp;
+  }
+  auto op = std::make_shared<pull_op>();
+  op->ref = registry::with_default_tag(std::move(*parsed));
+  op->sink = j.input.get_as<progress_sink_actor>(0);
+  op->rp = self->make_response_promise<job_result>();
+  start_pull(self, op, j, platform);
   return op->rp;
 }
 

@@ -1284,6 +1284,38 @@ caf::expected<fetched_manifest> client::get_manifest(const std::string& tag_or_d
   return out;
 }
 
+caf::expected<std::vector<std::string>> client::list_tags() {
+  std::vector<std::string> out;
+  auto target = p_->repo_target("tags", "list");
+  // pages follow RFC 5988 Link headers: </v2/<repo>/tags/list?n=..&last=..>; rel="next"
+  for (int page = 0; page < 1000 && !target.empty(); ++page) {
+    auto r = p_->request(http::verb::get, target, {{"Accept", "application/json"}});
+    if (!r) return r.error();
+    auto& resp = **r;
+    auto body = resp.read_all(manifest_limit);
+    if (!body) return body.error();
+    simdjson::dom::parser parser;
+    simdjson::dom::object obj;
+    if (parser.parse(body->data(), body->size()).get_object().get(obj) != simdjson::SUCCESS)
+      return make_error(ec::unspecified, "the registry's tag list is not a JSON object");
+    simdjson::dom::array tags;
+    if (obj["tags"].get_array().get(tags) == simdjson::SUCCESS)
+      for (auto t : tags) {
+        std::string_view v;
+        if (t.get_string().get(v) == simdjson::SUCCESS && valid_tag(std::string{v}))
+          out.emplace_back(v);
+      }
+    auto link = std::string(trim(resp.parser.get()["Link"]));
+    target.clear();
+    auto lt = link.find('<'), gt = link.find('>');
+    if (lt != std::string::npos && gt != std::string::npos && gt > lt &&
+        link.find("rel=\"next\"", gt) != std::string::npos)
+      target = link.substr(lt + 1, gt - lt - 1);
+    if (!target.empty() && target[0] != '/') target.clear(); // only paths on this registry
+  }
+  return out;
+}
+
 caf::expected<blob_stream> client::open_blob(const descriptor& d) {
   if (!io::valid_digest(d.digest))
     return make_error(ec::invalid_argument, "invalid blob digest \"" + d.digest + "\"");

@@ -175,6 +175,8 @@ public:
   caf::error ping();
   /// GET /v2/<repo>/manifests/<tag or digest> with every supported type in Accept.
   caf::expected<fetched_manifest> get_manifest(const std::string& tag_or_digest);
+  /// GET /v2/<repo>/tags/list, every page (Link rel="next"), in the registry's order.
+  caf::expected<std::vector<std::string>> list_tags();
   /// GET /v2/<repo>/blobs/<digest>, following redirects (dropping Authorization when the host
   /// changes) and retrying once with a fresh token on 401.
   caf::expected<blob_stream> open_blob(const descriptor& d);

@@ -154,6 +154,31 @@ registry_actor::behavior_type registry_impl(registry_pointer self, registry_opti
             });
         return rp;
       },
+      [self](atom::tags, std::string& ref_text,
+             std::string& auth) -> caf::result<std::vector<std::string>> {
+        auto rp = self->make_response_promise<std::vector<std::string>>();
+        auto opts = self->state.opts;
+        auto tokens = self->state.tokens;
+        run_detached<std::vector<std::string>>(
+            self,
+            [opts, tokens, ref_text, auth]() -> caf::expected<std::vector<std::string>> {
+              auto ref = registry::parse_reference(ref_text);
+              if (!ref) return ref.error();
+              auto creds = registry::decode_registry_auth(auth);
+              if (!creds) return creds.error();
+              registry::client c{*ref, *creds, opts, tokens};
+              auto tags = c.list_tags();
+              if (!tags) return translate(tags.error(), *ref, creds->anonymous());
+              return tags;
+            },
+            [rp](caf::expected<std::vector<std::string>>& r) mutable {
+              if (r)
+                rp.deliver(std::move(*r));
+              else
+                rp.deliver(r.error());
+            });
+        return rp;
+      },
       [self](atom::open_blob, std::string& ref_text, std::string& auth,
              layer_descriptor& d) -> caf::result<blob_handle> {
         auto rp = self->make_response_promise<blob_handle>();

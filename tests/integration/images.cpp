@@ -141,6 +141,20 @@ BOOST_AUTO_TEST_CASE(insecure_registry_over_https_with_a_self_signed_certificate
   BOOST_TEST(contains(r.out, "Status: Downloaded newer image for " + ref), r.out);
 }
 
+BOOST_AUTO_TEST_CASE(pull_all_tags) {
+  berthd d;
+  auto repo = reg() + "/tagged";
+  auto r = sh(d.docker("pull -a " + repo), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "one: Pulling from tagged"), r.out);
+  BOOST_TEST(contains(r.out, "two: Pulling from tagged"), r.out);
+  BOOST_TEST(contains(r.out, "Status: Downloaded newer image for " + repo + "\n"), r.out);
+  auto tags = sh(d.docker("images " + repo + " --format '{{.Tag}}'"));
+  BOOST_TEST((tags.out == "one\ntwo\n" || tags.out == "two\none\n"), tags.out);
+  auto again = sh(d.docker("pull --all-tags " + repo), 60s);
+  BOOST_TEST(contains(again.out, "Status: Image is up to date for " + repo + "\n"), again.out);
+}
+
 BOOST_AUTO_TEST_CASE(bad_references_and_missing_images) {
   berthd d;
   auto upper = http_unix(d.socket, "POST", "/v1.41/images/create?fromImage=UPPER&tag=latest",
@@ -265,6 +279,11 @@ BOOST_AUTO_TEST_CASE(save_rmi_load_round_trip_and_import) {
     ++n;
   }
   BOOST_TEST(n == 4u);
+  // a third party reads it: skopeo checks every layer against the config's diff IDs
+  auto skopeo = sh("skopeo --insecure-policy copy -q docker-archive:" + work.file("img.tar") +
+                       " oci:" + work.file("oci") + ":x",
+                   120s);
+  BOOST_TEST(skopeo.exit_code == 0, skopeo.out + skopeo.err);
   BOOST_REQUIRE(sh(d.docker("rmi " + ref)).exit_code == 0);
   auto load = sh(d.docker("load -i " + work.file("img.tar")), 120s);
   BOOST_TEST(load.exit_code == 0, load.out + load.err + d.log());

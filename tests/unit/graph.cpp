@@ -217,14 +217,20 @@ BOOST_AUTO_TEST_CASE(read_write_layer_and_changes) {
     { std::ofstream{*root + "/newfile"} << "new"; }
     { std::ofstream{*root + "/etc/passwd", std::ios::app} << "me:x:1000:1000\n"; }
     BOOST_REQUIRE_EQUAL(::unlink((*root + "/bin/sh").c_str()), 0);
+    // a dir removed and made again (overlay2: an opaque dir over the lowers' /d)
+    BOOST_REQUIRE_EQUAL(::unlink((*root + "/d/new").c_str()), 0);
+    BOOST_REQUIRE_EQUAL(::rmdir((*root + "/d").c_str()), 0);
+    BOOST_REQUIRE_EQUAL(::mkdir((*root + "/d").c_str(), 0755), 0);
+    { std::ofstream{*root + "/d/fresh"} << "fresh"; }
     BOOST_REQUIRE(!f.d->unmount("ctr"));
     auto ch = f.d->changes("ctr");
     BOOST_REQUIRE_MESSAGE(ch, name + ": " + why(ch));
     std::map<std::string, int> got;
     for (auto& c : *ch)
       got[c.path] = c.kind;
-    std::map<std::string, int> want{
-        {"/bin", 0}, {"/bin/sh", 2}, {"/etc", 0}, {"/etc/passwd", 0}, {"/newfile", 1}};
+    std::map<std::string, int> want{{"/bin", 0},        {"/bin/sh", 2},  {"/etc", 0},
+                                    {"/etc/passwd", 0}, {"/newfile", 1}, {"/d", 0},
+                                    {"/d/new", 2},      {"/d/fresh", 1}};
     std::string dump;
     for (auto& [p, k] : got)
       dump += " " + p + ":" + std::to_string(k);

@@ -76,6 +76,15 @@ fake_registry(registry_actor::stateful_pointer<fake_registry_state>,
         r.reference = ref;
         return r;
       },
+      [images](atom::tags, std::string& repo,
+               std::string&) -> caf::result<std::vector<std::string>> {
+        std::vector<std::string> tags;
+        for (auto& [ref, img] : *images)
+          if (ref.rfind(repo + ":", 0) == 0) tags.push_back(ref.substr(repo.size() + 1));
+        if (tags.empty())
+          return make_error(ec::not_found, "repository " + repo + " not found: name unknown");
+        return tags;
+      },
       [images, opened](atom::open_blob, std::string&, std::string&,
                        layer_descriptor& d) -> caf::result<blob_handle> {
         for (auto& [ref, img] : *images)
@@ -165,10 +174,12 @@ struct store_fixture {
                  });
     return out;
   }
-  std::shared_ptr<collected> pull(const std::string& ref) {
+  std::shared_ptr<collected> pull(const std::string& ref, bool all_tags = false) {
     auto log = std::make_shared<collected>();
     auto sink = sys.spawn(recording_sink, log);
-    auto r = run(job{"pull", {ref, ""}, {}, caf::make_message(sink)});
+    std::vector<std::string> args{ref, ""};
+    if (all_tags) args.emplace_back("all");
+    auto r = run(job{"pull", std::move(args), {}, caf::make_message(sink)});
     for (int i = 0; i < 100 && !log->done; ++i)
       std::this_thread::sleep_for(10ms);
     if (r.status != status_ok && !log->error) log->error = r.error;
@@ -256,6 +267,33 @@ BOOST_FIXTURE_TEST_CASE(pull_list_tag_delete, store_fixture) {
   auto missing = run(job{"image_inspect", {"app"}, {}, {}});
   BOOST_TEST(missing.status != status_ok);
   BOOST_TEST(error_message(missing.error) == "No such image: app");
+}
+
+// docker pull -a: every tag, one stream, moby's messages (per tag "Pulling from" and "Digest",
+// then one status for the repository)
+BOOST_FIXTURE_TEST_CASE(pull_all_tags, store_fixture) {
+  images->emplace("docker.io/library/app:v1", fake_image{{{{"bin/a", "1"}}}});
+  images->emplace("docker.io/library/app:v2", fake_image{{{{"bin/a", "1"}}, {{"etc/b", "2"}}}});
+  auto r = pull("app", true);
+  BOOST_TEST(!r->error, error_message(r->error));
+  BOOST_TEST(r->done.load());
+  std::vector<std::string> pulling, digests;
+  for (auto& m : r->messages) {
+    if (m.status == "Pulling from library/app") pulling.push_back(m.id);
+    if (m.status.rfind("Digest: ", 0) == 0) digests.push_back(m.status);
+  }
+  BOOST_TEST(pulling == (std::vector<std::string>{"v1", "v2"}));
+  BOOST_TEST(digests.size() == 2u);
+  BOOST_REQUIRE(!r->messages.empty());
+  BOOST_TEST(r->messages.back().status == "Status: Downloaded newer image for app");
+  BOOST_TEST(has_status(*r, "Already exists")); // v2 shares v1's layer
+  BOOST_TEST(list().size() == 2u);
+  auto again = pull("app", true);
+  BOOST_REQUIRE(!again->messages.empty());
+  BOOST_TEST(again->messages.back().status == "Status: Image is up to date for app");
+  auto missing = pull("nothere", true);
+  BOOST_TEST(error_message(missing->error).find("not found") != std::string::npos,
+             error_message(missing->error));
 }
 
 BOOST_FIXTURE_TEST_CASE(corrupt_blob_fails_and_leaves_nothing, store_fixture) {

@@ -91,21 +91,32 @@ bool is_whiteout(const struct stat& st) {
 }
 
 // docker diff of an upper (diff) dir against the layers below it; also sums the diff's bytes.
+// A whiteout is a deletion. An opaque dir (a dir removed and made again) hides what the lowers
+// hold beneath it: what they held and the upper does not is reported deleted, one by one, so
+// the answer is the exact diff of the two trees, as the vfs driver's (moby reports the opaque
+// dir itself as deleted and its new entries as added or changed).
 class upper_walker {
 public:
   explicit upper_walker(std::vector<int> lowers) : lowers_(std::move(lowers)) {}
   std::vector<change> out;
   int64_t bytes = 0;
 
-  caf::error walk(int dfd, const std::string& rel, bool all_added) {
+  // `hidden`: rel is (beneath) an opaque dir whose path the lowers also hold.
+  caf::error walk(int dfd, const std::string& rel, bool all_added, bool hidden = false) {
     auto names = list_fd(dfd);
     if (!names) return names.error();
+    if (hidden) {
+      std::set<std::string> upper(names->begin(), names->end());
+      for (auto& n : lower_names(rel.substr(1)))
+        if (!upper.count(n)) out.push_back({rel + "/" + n, 2});
+    }
     for (auto& n : *names) {
       auto path = rel + "/" + n;
       struct stat st;
       if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (is_whiteout(st)) {
-        out.push_back({path, 2});
+        // beneath an opaque dir a whiteout hides nothing the listing above did not report
+        if (!hidden) out.push_back({path, 2});
         continue;
       }
       count(st);
@@ -115,11 +126,13 @@ public:
         out.push_back({path, in_lower ? 0 : 1});
         continue;
       }
+      bool lower_dir = in_lower && S_ISDIR(lst.st_mode);
+      bool hides = lower_dir && (hidden || opaque(dfd, n));
       bool recorded = true;
       if (!in_lower) {
         out.push_back({path, 1});
-      } else if (opaque(dfd, n) || !S_ISDIR(lst.st_mode) || st.st_mode != lst.st_mode ||
-                 st.st_uid != lst.st_uid || st.st_gid != lst.st_gid) {
+      } else if (!lower_dir || st.st_mode != lst.st_mode || st.st_uid != lst.st_uid ||
+                 st.st_gid != lst.st_gid) {
         out.push_back({path, 0});
       } else {
         recorded = false;
@@ -127,7 +140,7 @@ public:
       unique_fd sub{::openat(dfd, n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
       if (!sub) return sys_error("open " + path);
       auto before = out.size();
-      if (auto err = walk(sub.fd, path, !in_lower || all_added)) return err;
+      if (auto err = walk(sub.fd, path, !in_lower || all_added, hides)) return err;
       if (!recorded && out.size() > before) out.push_back({path, 0});
     }
     return {};
@@ -141,10 +154,44 @@ private:
     return false;
   }
 
+  // The names dir `rel` holds in the merged lowers: nearest first, whiteouts hide names below,
+  // and a non-dir or an opaque dir ends the search.
+  std::set<std::string> lower_names(const std::string& rel) const {
+    std::set<std::string> names, hidden;
+    for (int fd : lowers_) {
+      struct stat st;
+      if (!stat_beneath(fd, rel, st)) continue;
+      if (!S_ISDIR(st.st_mode)) break;
+      open_how how{};
+      how.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+      long dir = ::syscall(SYS_openat2, fd, rel.c_str(), &how, sizeof how);
+      if (dir < 0) break;
+      unique_fd d{static_cast<int>(dir)};
+      auto list = list_fd(d.fd);
+      if (!list) break;
+      for (auto& n : *list) {
+        if (names.count(n) || hidden.count(n)) continue;
+        struct stat e;
+        if (::fstatat(d.fd, n.c_str(), &e, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        (is_whiteout(e) ? hidden : names).insert(n);
+      }
+      if (opaque_fd(d.fd)) break;
+    }
+    return names;
+  }
+
+  // (through /proc/self/fd: O_PATH fds take no fgetxattr)
   static bool opaque(int dfd, const std::string& n) {
     char v[4] = {};
     auto p = "/proc/self/fd/" + std::to_string(dfd) + "/" + n;
     auto k = ::lgetxattr(p.c_str(), "trusted.overlay.opaque", v, sizeof v);
+    return k == 1 && v[0] == 'y';
+  }
+  static bool opaque_fd(int fd) {
+    char v[4] = {};
+    auto p = "/proc/self/fd/" + std::to_string(fd); // getxattr follows the magic link
+    auto k = ::getxattr(p.c_str(), "trusted.overlay.opaque", v, sizeof v);
     return k == 1 && v[0] == 'y';
   }
 
