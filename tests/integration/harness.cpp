@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -159,7 +162,7 @@ int free_port() {
 }
 
 berthd::berthd(std::vector<std::string> extra_args, bool wait, std::vector<std::string> env,
-               const std::string& config) {
+               const std::string& config, bool own_netns) {
   socket = dir.file("berth.sock");
   data_root = dir.file("data");
   exec_root = dir.file("exec");
@@ -176,6 +179,17 @@ berthd::berthd(std::vector<std::string> extra_args, bool wait, std::vector<std::
     int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (own_netns) {
+      // (only syscalls between fork and exec) a new net namespace, then lo up
+      if (::unshare(CLONE_NEWNET) != 0) ::_exit(126);
+      int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      ifreq ifr{};
+      std::memcpy(ifr.ifr_name, "lo", 3);
+      if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) ::_exit(126);
+      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+      if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) ::_exit(126);
+      ::close(s);
+    }
     for (auto& e : env)
       ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;

@@ -45,9 +45,11 @@ std::string raw_unix(const std::string& socket, const std::string& bytes);
 class berthd {
 public:
   /// Start berthd with the harness's paths (its own unix socket included) plus `extra_args`, `env`
-  /// entries ("K=V") and `config` as its daemon.json.
+  /// entries ("K=V") and `config` as its daemon.json. With `own_netns`, berthd runs in a new
+  /// network namespace holding only `lo` (up): nothing it sends can leave the machine.
   explicit berthd(std::vector<std::string> extra_args = {}, bool wait = true,
-                  std::vector<std::string> env = {}, const std::string& config = "{}");
+                  std::vector<std::string> env = {}, const std::string& config = "{}",
+                  bool own_netns = false);
   ~berthd();
   berthd(const berthd&) = delete;
   berthd& operator=(const berthd&) = delete;

@@ -24,7 +24,7 @@ struct registries {
     }
     env = dir.file("fx/env");
     for (auto key : {"REGISTRY", "REGISTRY_AUTH", "REGISTRY_TOKEN", "REGISTRY_CORRUPT",
-                     "REGISTRY_TLS", "AUTH_USER", "AUTH_PASSWORD"})
+                     "REGISTRY_TLS", "REGISTRY_STORAGE", "AUTH_USER", "AUTH_PASSWORD"})
       values[key] = sh(". " + env + " && printf %s \"$" + std::string{key} + "\"").out;
     instance = this;
   }
@@ -153,6 +153,46 @@ BOOST_AUTO_TEST_CASE(pull_all_tags) {
   BOOST_TEST((tags.out == "one\ntwo\n" || tags.out == "two\none\n"), tags.out);
   auto again = sh(d.docker("pull --all-tags " + repo), 60s);
   BOOST_TEST(contains(again.out, "Status: Image is up to date for " + repo + "\n"), again.out);
+}
+
+// --registry-mirror for Docker Hub images. berthd runs in a network namespace of its own with
+// only lo, and the mirror (docker-registry on the fixture's storage) inside it: the mirror
+// answers `docker pull busybox`, and no fallback to Docker Hub can leave the machine.
+BOOST_AUTO_TEST_CASE(registry_mirror_serves_docker_hub_images) {
+  if (::geteuid() != 0) return;
+  berthd d{{"--registry-mirror", "http://127.0.0.1:5000"}, true, {}, "{}", true};
+  auto devices = sh("nsenter -t " + std::to_string(d.pid()) +
+                    " -n sh -c \"tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '\"");
+  BOOST_REQUIRE_MESSAGE(devices.out == "lo\n", "the namespace holds more than lo: " + devices.out);
+  temp_dir mirror;
+  mirror.write("config.yml", "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                             "    rootdirectory: " +
+                                 reg("REGISTRY_STORAGE") +
+                                 "\n  maintenance:\n    readonly:\n      enabled: true\n"
+                                 "http:\n  addr: 127.0.0.1:5000\n");
+  auto started =
+      sh("setsid nsenter -t " + std::to_string(d.pid()) + " -n docker-registry serve " +
+         mirror.file("config.yml") + " >" + mirror.file("log") + " 2>&1 </dev/null & " + "echo $!");
+  auto mirror_pid = std::stoi(started.out);
+  struct stop_mirror {
+    int pid;
+    ~stop_mirror() { ::kill(pid, SIGKILL); }
+  } stop{mirror_pid};
+  auto up = sh("for i in $(seq 100); do nsenter -t " + std::to_string(d.pid()) +
+                   " -n curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ && exit 0; sleep 0.1; "
+                   "done; exit 1",
+               30s);
+  BOOST_REQUIRE_MESSAGE(up.exit_code == 0, "the mirror did not start: " + up.err);
+  auto r = sh(d.docker("pull busybox"), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "Status: Downloaded newer image for busybox:latest"), r.out);
+  auto inspect = sh(d.docker("image inspect --format '{{json .RepoTags}} {{json .RepoDigests}}' "
+                             "busybox"));
+  BOOST_TEST(contains(inspect.out, "[\"busybox:latest\"] [\"busybox@sha256:"), inspect.out);
+  // a tag the mirror lacks falls back to Docker Hub, which this namespace cannot reach
+  auto missing = sh(d.docker("pull busybox:not-on-the-mirror"), 60s);
+  BOOST_TEST(missing.exit_code != 0, missing.out);
+  BOOST_TEST(contains(missing.err, "registry-1.docker.io"), missing.err);
 }
 
 BOOST_AUTO_TEST_CASE(bad_references_and_missing_images) {
