@@ -79,6 +79,20 @@ uint64_t start_job(engine_pointer self, const job& j) {
 
 void run_shutdown_handlers(engine_pointer self);
 
+/// Jobs that last as long as a container runs (wait, attach, logs --follow): they end when the
+/// shutdown handlers stop the containers, so the drain before the handlers does not wait for
+/// them (it would wait its whole time-out for nothing).
+bool lasts_with_container(const job& j) {
+  return j.name == "container_wait" || j.name == "container_attach" || j.name == "container_logs";
+}
+
+/// The active jobs the shutdown drain waits for.
+std::size_t draining_jobs(const engine_state& st) {
+  return static_cast<std::size_t>(std::count_if(st.active.begin(), st.active.end(), [](auto& a) {
+    return !lasts_with_container(a.second.j);
+  }));
+}
+
 void finish_job(engine_pointer self, uint64_t id, job_result r) {
   auto& st = self->state;
   auto i = st.active.find(id);
@@ -89,7 +103,7 @@ void finish_job(engine_pointer self, uint64_t id, job_result r) {
   auto rp = std::move(i->second.rp);
   st.active.erase(i);
   if (rp) rp->deliver(std::move(r));
-  if (st.draining && st.active.empty()) run_shutdown_handlers(self);
+  if (st.draining && draining_jobs(st) == 0) run_shutdown_handlers(self);
 }
 
 job_result fail(int status, caf::error err) {
@@ -109,8 +123,8 @@ void run_shutdown_handlers(engine_pointer self) {
   if (st.handlers_started) return;
   st.draining = false;
   st.handlers_started = true;
-  if (!st.active.empty())
-    BLOG(warn, "engine") << st.active.size() << " job(s) still active after "
+  if (draining_jobs(st) > 0)
+    BLOG(warn, "engine") << draining_jobs(st) << " job(s) still active after "
                          << defaults::shutdown_wait_for_jobs.count() << " s; shutting down anyway";
   if (st.shutdown_handlers.empty()) {
     deliver_shutdown(self);
@@ -275,7 +289,7 @@ engine_actor::behavior_type engine_impl(engine_pointer self, engine_options opts
           st.shutting_down = true;
           BLOG(info, "engine") << "engine shutdown: refusing new jobs, " << st.active.size()
                                << " active";
-          if (st.active.empty()) {
+          if (draining_jobs(st) == 0) {
             run_shutdown_handlers(self);
           } else {
             st.draining = true;

@@ -432,6 +432,20 @@ uint64_t arm_timer(container_self self, std::chrono::milliseconds after) {
   return n;
 }
 
+/// At a daemon start (moby's restore): `always` even after a manual stop, `unless-stopped`
+/// unless stopped by hand, `on-failure` after a failure with retries left.
+bool restarts_at_boot(const container_actor_state& st) {
+  auto& h = st.info.config.host;
+  auto& s = st.info.state;
+  if (h.auto_remove) return false;
+  if (h.restart_policy == "always") return true;
+  if (h.restart_policy == "unless-stopped") return !s.has_been_manually_stopped;
+  if (h.restart_policy == "on-failure")
+    return s.exit_code != 0 &&
+           (h.restart_max_retries <= 0 || s.restart_count < h.restart_max_retries);
+  return false;
+}
+
 bool policy_restarts(const container_actor_state& st) {
   auto& h = st.info.config.host;
   auto& s = st.info.state;
@@ -950,15 +964,17 @@ container_actor::behavior_type container_behavior(container_self self,
           s.exit_code = 255;
           s.finished_at_nano = now_nano();
           persist(self);
-          auto& p = st.info.config.host.restart_policy;
-          if (p == "always" || (p == "unless-stopped" && !s.has_been_manually_stopped)) {
+          if (restarts_at_boot(st))
             do_start(
                 self, [](const caf::error&) {}, true);
-          } else if (st.info.config.host.auto_remove) {
+          else if (st.info.config.host.auto_remove)
             do_remove(self);
-          }
         });
     (void)s;
+  } else if (st.info.state.status == container_status::exited && restarts_at_boot(st)) {
+    // stopped by a daemon shutdown (or before): the policy starts it again, as moby's restore
+    st.info.state.status = container_status::restarting;
+    st.restart_timer = arm_timer(self, std::chrono::milliseconds{0});
   }
   return {
       [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },

@@ -296,6 +296,13 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
     if (reason && reason != caf::exit_reason::user_shutdown)
       BLOG(error, "containers") << "the container manager stopped: " << caf::to_string(reason);
   });
+  // The container actors go with the manager (a pending timer would keep one alive, and the
+  // daemon's exit waits for every actor).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [id, r] : self->state.containers)
+      caf::anon_send_exit(r.actor, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
   load_existing(self);
   return {
       [self](caf::update_atom, container_info& info) {

@@ -430,12 +430,19 @@ caf::error load(store_state& st) {
       }
     }
   }
-  // driver layers without a record: extractions a crash interrupted
+  // driver layers without a record: extractions a crash interrupted. A container's read-write
+  // layers (<id> and <id>-init) belong to the container while <data-root>/containers/<id> is
+  // there.
   std::set<std::string> known;
   for (auto& [c, l] : st.layers)
     known.insert(l.cache_id);
+  auto container_layer = [&](std::string id) {
+    if (id.size() > 5 && id.compare(id.size() - 5, 5, "-init") == 0) id.resize(id.size() - 5);
+    return id.size() == 64 && id.find('/') == std::string::npos &&
+           ::access((st.opts.data_root + "/containers/" + id).c_str(), F_OK) == 0;
+  };
   for (auto& id : drv.list())
-    if (!known.count(id)) {
+    if (!known.count(id) && !container_layer(id)) {
       BLOG(info, "image-store") << "removing incomplete layer " << id;
       if (auto err = drv.remove(id))
         BLOG(warn, "image-store") << "cannot remove " << id << ": " << error_message(err);

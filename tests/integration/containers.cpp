@@ -6,6 +6,7 @@
 
 #include "tests/integration/harness.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 using namespace berth::it;
@@ -174,6 +175,59 @@ BOOST_AUTO_TEST_CASE(rmi_conflicts_with_containers) {
   BOOST_REQUIRE(sh(d.docker("rm c1"), 30s).exit_code == 0);
   BOOST_TEST(sh("ls -A " + layers + " | wc -l").out == "0\n");
   BOOST_TEST(sh("ls -A " + layers + "/../mounts | wc -l").out == "0\n");
+}
+
+BOOST_AUTO_TEST_CASE(follow_logs_start_attach_and_events) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --name fl busybox sh -c 'echo one; sleep 1; echo two'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  // follow ends when the container stops
+  auto logs = sh(d.docker("logs -f fl"), 20s);
+  BOOST_TEST(logs.exit_code == 0, logs.err);
+  BOOST_TEST(logs.out == "one\ntwo\n", logs.out);
+  BOOST_REQUIRE(sh(d.docker("create --name at busybox sh -c 'echo attached; exit 3'")).exit_code ==
+                0);
+  auto attached = sh(d.docker("start -a at"), 20s);
+  BOOST_TEST(attached.exit_code == 3, attached.err);
+  BOOST_TEST(attached.out == "attached\n", attached.out);
+  BOOST_REQUIRE(sh(d.docker("rm at fl"), 20s).exit_code == 0);
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter container=at "
+                            "--format '{{.Action}} {{index .Actor.Attributes \"exitCode\"}}'"),
+                   20s);
+  BOOST_TEST(events.out == "create \nattach \nstart \ndie 3\ndestroy \n", events.out);
+}
+
+// SIGTERM stops the running containers before berthd exits; the next start on the same data
+// root reloads them and starts again the ones whose restart policy says so.
+BOOST_AUTO_TEST_CASE(sigterm_stops_containers_and_restart_recovers) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto loop = std::string{" busybox sh -c 'trap \"exit 0\" TERM; while true; do sleep 0.1; done'"};
+  BOOST_REQUIRE(sh(d.docker("run -d --name keep --restart always" + loop)).exit_code == 0);
+  BOOST_REQUIRE(sh(d.docker("run -d --name once" + loop)).exit_code == 0);
+  std::vector<std::string> pids;
+  for (auto name : {"keep", "once"}) {
+    auto pid = sh(d.docker("inspect -f '{{.State.Pid}}' ") + name).out;
+    BOOST_REQUIRE(pid.size() > 1u);
+    pid.pop_back();
+    pids.push_back(pid);
+  }
+  d.signal(SIGTERM);
+  BOOST_TEST(d.wait_exit() == 0, d.log());
+  for (auto& pid : pids)
+    BOOST_TEST(sh("test -e /proc/" + pid).exit_code != 0, "process " + pid + " outlived berthd");
+  BOOST_TEST(sh("grep -c ' " + d.data_root + "/' /proc/mounts").out == "0\n");
+  berthd again{{"--data-root", d.data_root}};
+  auto states = sh(again.docker("ps -a --format '{{.Names}} {{.State}}'"));
+  BOOST_TEST(contains(states.out, "keep running"), states.out + again.log());
+  BOOST_TEST(contains(states.out, "once exited"), states.out);
+  auto exit_code = sh(again.docker("inspect -f '{{.State.ExitCode}}' once"));
+  BOOST_TEST(exit_code.out == "0\n", exit_code.out);
+  BOOST_TEST(sh(again.docker("rm -f keep once"), 30s).exit_code == 0);
+  BOOST_TEST(sh("grep -c ' " + d.data_root + "/' /proc/mounts").out == "0\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
