@@ -640,6 +640,7 @@ void do_start(container_self self, start_done done, bool restart) {
         // A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
         auto msg = error_message(r.error());
         auto& s = st.info.state;
+        bool was_restarting = s.status == container_status::restarting;
         s.error = msg;
         s.exit_code = msg.find("not found") != std::string::npos ||
                               msg.find("no such file or directory") != std::string::npos
@@ -651,7 +652,9 @@ void do_start(container_self self, start_done done, bool restart) {
         if (s.status == container_status::restarting) s.status = container_status::exited;
         done(r.error());
         end_attachments(self);
-        answer_waiters(self, false);
+        // As moby: a start that fails is no exit, so next-exit waiters (the CLI's, sent before
+        // the start) keep waiting; a restart that fails does end a run that waiters saw.
+        if (was_restarting) answer_waiters(self, false);
         if (st.info.config.host.auto_remove) {
           st.removing = true;
           s.status = container_status::removing;
@@ -695,6 +698,7 @@ void do_remove(container_self self) {
         }
         publish(self, "destroy");
         self->send(st.manager, atom::done_v, st.info.id);
+        st.info.state.error.clear(); // moby's SetRemoved clears it: waiters see only the code
         answer_waiters(self, true);
         for (auto& rp : st.remove_promises)
           rp.deliver(ok());

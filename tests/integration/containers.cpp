@@ -52,6 +52,15 @@ BOOST_AUTO_TEST_CASE(run_exit_codes_and_io) {
   r = sh(d.docker("run --rm busybox nosuchcmd"));
   BOOST_TEST(r.exit_code == 127);
   BOOST_TEST(contains(r.err, "executable file not found"));
+  BOOST_TEST(!contains(r.err, "Error waiting"), r.err);
+  r = sh(d.docker("run --name nocmd busybox nosuchcmd"));
+  BOOST_TEST(r.exit_code == 127);
+  BOOST_TEST(!contains(r.err, "Error waiting"), r.err);
+  BOOST_TEST(sh(d.docker("rm nocmd")).exit_code == 0);
+  // -t: a pty (one stream, \r\n line ends), with the window size the CLI sets
+  r = sh(d.docker("run --rm -t busybox sh -c 'test -t 0 && test -t 1 && echo tty'"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "tty\r\n", r.out);
   BOOST_TEST(sh(d.docker("run --rm busybox /etc")).exit_code == 126);
   BOOST_TEST(sh(d.docker("run --rm --memory 1k busybox true")).exit_code == 125);
   r = sh("printf 'piped\\n' | " + d.docker("run -i --rm busybox cat"));
