@@ -246,10 +246,14 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
     with_container(ctx, id, conn, [ctx, conn, env](container_info& c) {
       // Headers now: `docker run` sends start only after they arrive (call map §2d).
       conn->stream_begin(200, "application/json");
-      run_job(*ctx, job{"container_wait", {c.id}, env, {}}, [conn](job_result& res) {
-        conn->stream_write(encode_wait(res), nullptr);
-        conn->stream_end();
-      });
+      // the watcher quits when the client goes, which ends the wait in the container actor
+      auto watcher = ctx->sys->spawn(stream_sink, conn, false);
+      run_job(*ctx, job{"container_wait", {c.id}, env, caf::make_message(watcher)},
+              [conn, watcher](job_result& res) {
+                caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+                conn->stream_write(encode_wait(res), nullptr);
+                conn->stream_end();
+              });
     });
   });
 

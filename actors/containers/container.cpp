@@ -201,6 +201,7 @@ struct attachment {
 struct waiter {
   std::string condition; // not-running, next-exit, removed
   caf::typed_response_promise<job_result> rp;
+  caf::actor_addr watcher; // the client's connection (gone: the wait ends)
 };
 
 struct container_actor_state {
@@ -817,7 +818,13 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     if (cond == "not-running" && !is_running(s) && !st.starting)
       return ok(caf::make_message(wait_result{s.exit_code, s.error}));
     auto rp = self->make_response_promise<job_result>();
-    st.waiters.push_back(waiter{cond, rp});
+    caf::actor_addr watcher;
+    if (j.input.match_elements<stream_sink_actor>()) {
+      auto w = j.input.get_as<stream_sink_actor>(0);
+      self->monitor(w);
+      watcher = w.address();
+    }
+    st.waiters.push_back(waiter{cond, rp, watcher});
     return rp;
   }
   if (j.name == "container_delete") {
@@ -942,6 +949,16 @@ container_actor::behavior_type container_behavior(container_self self,
     v.erase(
         std::remove_if(v.begin(), v.end(), [&](auto& a) { return a.sink.address() == m.source; }),
         v.end());
+    // a waiter whose client went away (docker run -d drops its wait) ends now, not at the exit
+    auto& w = self->state.waiters;
+    for (auto it = w.begin(); it != w.end();) {
+      if (it->watcher && it->watcher == m.source) {
+        it->rp.deliver(fail(make_error(ec::unavailable, "the client went away")));
+        it = w.erase(it);
+      } else {
+        ++it;
+      }
+    }
   });
   if (recovered) {
     // The daemon died while this container ran: its processes, cgroup and mount are leftovers.
