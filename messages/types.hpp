@@ -123,6 +123,7 @@ struct daemon_config {
   int64_t max_concurrent_downloads = 3;
   int64_t shutdown_timeout = 15;
   bool live_restore = false;
+  bool init = false; // --init: containers get an init as PID 1 unless they say otherwise
   std::vector<std::string> labels;
   std::string api_cors_header;
   std::string log_driver = "json-file";
@@ -135,7 +136,7 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.tlscert, x.tlskey, x.storage_driver, x.storage_opts, x.exec_driver, x.exec_opts,
            x.bridge, x.bip, x.fixed_cidr, x.mtu, x.ip, x.dns, x.dns_search, x.iptables,
            x.ip_forward, x.ip_masq, x.icc, x.registry_mirrors, x.insecure_registries,
-           x.max_concurrent_downloads, x.shutdown_timeout, x.live_restore, x.labels,
+           x.max_concurrent_downloads, x.shutdown_timeout, x.live_restore, x.init, x.labels,
            x.api_cors_header, x.log_driver, x.log_opts);
 }
 

@@ -66,6 +66,7 @@ const option options[] = {
   {"max-concurrent-downloads", 0, "max-concurrent-downloads", &daemon_config::max_concurrent_downloads, true, "Max concurrent downloads for each pull"},
   {"shutdown-timeout", 0, "shutdown-timeout", &daemon_config::shutdown_timeout, false, "Default shutdown timeout of containers, in seconds"},
   {"live-restore", 0, "live-restore", &daemon_config::live_restore, false, "Keep containers alive while the daemon is down (not supported)"},
+  {"init", 0, "init", &daemon_config::init, false, "Run an init in the containers to forward signals and reap processes"},
   {"label", 0, "labels", &daemon_config::labels, true, "Set key=value labels on the daemon"},
   {"api-cors-header", 0, "api-cors-header", &daemon_config::api_cors_header, false, "Set CORS headers in the Engine API"},
   {"log-driver", 0, "log-driver", &daemon_config::log_driver, false, "Default driver for container logs (json-file, none)"},

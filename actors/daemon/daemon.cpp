@@ -253,6 +253,7 @@ int run(int argc, char** argv) {
       if (auto eq = o.find('='); eq != std::string::npos)
         deps->log_opts[o.substr(0, eq)] = o.substr(eq + 1);
     deps->shutdown_timeout = cfg.shutdown_timeout;
+    deps->init = cfg.init;
     caf::expected<std::unique_ptr<exec::driver>> exec_driver{caf::error{}};
     if (cfg.exec_driver == "native")
       exec_driver = exec::make_native(exec::default_helper_path());

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 namespace {
 
 struct busybox_daemon {
-  busybox_daemon() {
+  explicit busybox_daemon(std::vector<std::string> args = {}) : d{std::move(args)} {
     auto root = d.dir.file("rootfs");
     auto r = sh("set -e; mkdir -p " + root + "/bin " + root + "/etc " + root +
                 "/tmp; cp /bin/busybox " + root + "/bin/busybox; chroot " + root +
@@ -206,6 +206,17 @@ BOOST_AUTO_TEST_CASE(follow_logs_start_attach_and_events) {
                             "--format '{{.Action}} {{index .Actor.Attributes \"exitCode\"}}'"),
                    20s);
   BOOST_TEST(events.out == "create \nattach \nstart \ndie 3\ndestroy \n", events.out);
+}
+
+// berthd --init: containers get the init as PID 1 unless they ask otherwise (--init=false)
+BOOST_AUTO_TEST_CASE(daemon_init_default) {
+  if (!is_root()) return;
+  busybox_daemon b{{"--init"}};
+  auto& d = b.d;
+  auto r = sh(d.docker("run --rm busybox sh -c 'echo $$'"));
+  BOOST_TEST(r.out == "2\n", r.out + r.err);
+  r = sh(d.docker("run --rm --init=false busybox sh -c 'echo $$'"));
+  BOOST_TEST(r.out == "1\n", r.out + r.err);
 }
 
 // SIGTERM stops the running containers before berthd exits; the next start on the same data

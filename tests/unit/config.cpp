@@ -143,6 +143,7 @@ BOOST_AUTO_TEST_CASE(usage_lists_every_flag) {
                      "--max-concurrent-downloads",
                      "--shutdown-timeout",
                      "--live-restore",
+                     "--init",
                      "--api-cors-header",
                      "-g, --graph"})
     BOOST_TEST(contains(u, flag), flag);
@@ -172,8 +173,10 @@ BOOST_AUTO_TEST_CASE(unknown_keys_and_bad_types_name_the_key) {
 BOOST_AUTO_TEST_CASE(file_values_apply) {
   daemon_config cfg;
   BOOST_REQUIRE(!merge_file(cfg, {}, R"({"debug": true, "hosts": ["unix:///tmp/x.sock"],
-    "labels": ["a=b"], "log-opts": {"max-size": "10m"}, "registry-mirrors": ["https://m.example"]})"));
+    "labels": ["a=b"], "log-opts": {"max-size": "10m"}, "registry-mirrors": ["https://m.example"],
+    "init": true})"));
   BOOST_TEST(cfg.debug);
+  BOOST_TEST(cfg.init);
   BOOST_TEST(cfg.hosts.at(0) == "unix:///tmp/x.sock");
   BOOST_TEST(cfg.log_opts.at(0) == "max-size=10m");
   BOOST_TEST(!validate(cfg));
