@@ -752,6 +752,28 @@ int64_t stop_timeout_of(const container_actor_state& st, const job& j) {
   return st.info.config.stop_timeout >= 0 ? st.info.config.stop_timeout : 10;
 }
 
+/// Send what the json-file log holds now to `sink` (framed unless Tty), in batches of about
+/// 64 KiB. The actor handles no output meanwhile, so nothing is lost between this read and a
+/// follow or attach that starts right after.
+caf::error replay_log(container_self self, const stream_sink_actor& sink, const logs::query& q,
+                      bool timestamps) {
+  auto& st = self->state;
+  bool tty = st.info.config.tty;
+  if (st.log) st.log->flush();
+  std::string batch;
+  auto err = logs::read(st.info.log_path, q, [&](const logs::entry& e) {
+    auto line = timestamps ? logs::format_time(e.time_nano) + " " + e.log : e.log;
+    if (tty)
+      batch += line;
+    else
+      batch += logs::frame(e.stream, line);
+    if (batch.size() >= 64 * 1024) self->send(sink, std::exchange(batch, {}));
+    return true;
+  });
+  if (!batch.empty()) self->send(sink, std::move(batch));
+  return err;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -859,9 +881,24 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     a.out = j.env.count("stdout") > 0;
     a.err = j.env.count("stderr") > 0;
     a.in = j.env.count("stdin") > 0;
+    if (j.env.count("logs") > 0 && st.info.log_type == "json-file") {
+      // logs=1: what was written so far comes first (docker-py and compose ask for it)
+      logs::query q;
+      q.stdout = a.out;
+      q.stderr = a.err;
+      if (auto err = replay_log(self, a.sink, q, false)) {
+        self->send(a.sink, atom::done_v, err);
+        return ok(caf::make_message(caf::actor_cast<container_actor>(self)));
+      }
+    }
+    publish(self, "attach");
+    if (j.env.count("stream") == 0 && j.env.count("logs") > 0) {
+      // logs only: nothing live follows
+      self->send(a.sink, atom::done_v, caf::error{});
+      return ok(caf::make_message(caf::actor_cast<container_actor>(self)));
+    }
     self->monitor(a.sink);
     st.attached.push_back(a);
-    publish(self, "attach");
     return ok(caf::make_message(caf::actor_cast<container_actor>(self)));
   }
   if (j.name == "container_resize") {
@@ -898,21 +935,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     q.until_nano = num("until", 0);
     bool timestamps = j.env.count("timestamps") > 0;
     bool follow = j.env.count("follow") > 0;
-    bool tty = st.info.config.tty;
-    if (st.log) st.log->flush();
-    // Read what is on disk now (the actor handles no output meanwhile, so nothing is lost
-    // between this read and the follow below), in batches of about 64 KiB.
-    std::string batch;
-    auto err = logs::read(st.info.log_path, q, [&](const logs::entry& e) {
-      auto line = timestamps ? logs::format_time(e.time_nano) + " " + e.log : e.log;
-      if (tty)
-        batch += line;
-      else
-        batch += logs::frame(e.stream, line);
-      if (batch.size() >= 64 * 1024) self->send(sink, std::exchange(batch, {}));
-      return true;
-    });
-    if (!batch.empty()) self->send(sink, std::move(batch));
+    auto err = replay_log(self, sink, q, timestamps);
     if (err) {
       self->send(sink, atom::done_v, err);
       return ok();

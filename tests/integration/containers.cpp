@@ -196,6 +196,12 @@ BOOST_AUTO_TEST_CASE(follow_logs_start_attach_and_events) {
   auto logs = sh(d.docker("logs -f fl"), 20s);
   BOOST_TEST(logs.exit_code == 0, logs.err);
   BOOST_TEST(logs.out == "one\ntwo\n", logs.out);
+  // attach with logs=1 and no stream: what was written, framed, then the end
+  auto replay = raw_unix(d.socket, "POST /v1.41/containers/fl/attach?logs=1&stdout=1 HTTP/1.1\r\n"
+                                   "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+  BOOST_TEST(contains(replay, "101 UPGRADED"), replay);
+  BOOST_TEST(contains(replay, std::string{"\x01\0\0\0\0\0\0\x04one\n", 12}), replay);
+  BOOST_TEST(contains(replay, std::string{"\x01\0\0\0\0\0\0\x04two\n", 12}), replay);
   BOOST_REQUIRE(sh(d.docker("create --name at busybox sh -c 'echo attached; exit 3'")).exit_code ==
                 0);
   auto attached = sh(d.docker("start -a at"), 20s);
