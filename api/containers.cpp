@@ -239,6 +239,8 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
   verb("/containers/{id}/stop", "container_stop", {"t"});
   verb("/containers/{id}/restart", "container_restart", {"t"});
   verb("/containers/{id}/kill", "container_kill", {"signal"});
+  verb("/containers/{id}/pause", "container_pause", {});
+  verb("/containers/{id}/unpause", "container_unpause", {});
 
   r.add("POST", "/containers/{id}/wait", [ctx](http_request& req, const connection_ptr& conn) {
     auto id = id_of(req);

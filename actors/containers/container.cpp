@@ -709,6 +709,24 @@ void do_remove(container_self self) {
       });
 }
 
+/// A paused container's processes act on a signal only once thawed (a SIGKILL too, on cgroup
+/// v1): moby resumes after the kill; a daemon shutdown thaws after the stop signal.
+void thaw_after_signal(container_self self) {
+  auto& st = self->state;
+  if (st.info.state.status != container_status::paused || !st.proc || !st.proc->cgroup) return;
+  if (auto err = st.proc->cgroup->thaw())
+    BLOG(warn, "container") << short_id(st.info.id) << ": thaw: " << error_message(err);
+  st.info.state.status = container_status::running;
+}
+
+/// SIGKILL to the container's process (thawed if paused), and the event.
+void kill_now(container_self self) {
+  auto& st = self->state;
+  send_signal(st.proc->pidfd, st.proc->pid, SIGKILL);
+  publish(self, "kill", {{"signal", "9"}});
+  thaw_after_signal(self);
+}
+
 caf::error not_running(const container_actor_state& st) {
   return make_error(ec::conflict, "Container " + st.info.id + " is not running");
 }
@@ -823,14 +841,51 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     auto name = it == j.env.end() || it->second.empty() ? std::string{"KILL"} : it->second;
     auto sig = exec::parse_signal(name);
     if (sig <= 0) return fail(make_error(ec::invalid_argument, "Invalid signal: " + name));
-    if (s.status != container_status::running || !st.proc)
+    if ((s.status != container_status::running && s.status != container_status::paused) || !st.proc)
       return fail(make_error(ec::conflict, "Cannot kill container: " + j.args[0] + ": " +
                                                error_message(not_running(st))));
     if (auto e = send_signal(st.proc->pidfd, st.proc->pid, sig); e != 0)
       return fail(make_error(ec::system, std::string{"Cannot kill container: "} + j.args[0] + ": " +
                                              std::strerror(e)));
     publish(self, "kill", {{"signal", std::to_string(sig)}});
+    if (sig == SIGKILL) thaw_after_signal(self);
     return ok();
+  }
+  if (j.name == "container_pause" || j.name == "container_unpause") {
+    bool pause = j.name == "container_pause";
+    auto conflict = [&](const std::string& why) {
+      return fail(make_error(ec::conflict, "Container " + st.info.id + " " + why));
+    };
+    if (pause && s.status == container_status::paused) return conflict("is already paused");
+    if (pause && s.status == container_status::restarting)
+      return conflict("is restarting, wait until the container is running");
+    if (!pause && s.status != container_status::paused) return conflict("is not paused");
+    if (!is_running(s) || !st.proc) return fail(not_running(st));
+    if (!st.proc->cgroup)
+      return fail(make_error(ec::not_implemented, "the container has no freezer cgroup"));
+    auto rp = self->make_response_promise<job_result>();
+    auto proc = st.proc;
+    run_detached<bool>(
+        self,
+        [proc, pause]() -> caf::expected<bool> {
+          if (auto err = pause ? proc->cgroup->freeze() : proc->cgroup->thaw()) return err;
+          return true;
+        },
+        [self, rp, pause, proc](caf::expected<bool>& r) mutable {
+          auto& st = self->state;
+          if (!r) {
+            rp.deliver(fail(r.error()));
+            return;
+          }
+          // the process may have gone meanwhile: only its own run changes state
+          if (st.proc == proc && is_running(st.info.state)) {
+            st.info.state.status = pause ? container_status::paused : container_status::running;
+            persist(self);
+            publish(self, pause ? "pause" : "unpause");
+          }
+          rp.deliver(ok());
+        });
+    return rp;
   }
   if (j.name == "container_wait") {
     auto it = j.env.find("condition");
@@ -862,8 +917,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
       st.remove_promises.push_back(rp);
       s.has_been_manually_stopped = true;
       if (st.proc) {
-        send_signal(st.proc->pidfd, st.proc->pid, SIGKILL);
-        publish(self, "kill", {{"signal", "9"}});
+        kill_now(self);
       } else if (s.status == container_status::restarting) {
         begin_stop(self, 0);
       }
@@ -1057,10 +1111,7 @@ container_actor::behavior_type container_behavior(container_self self,
         auto& st = self->state;
         if (n == st.kill_timer && st.kill_timer != 0) {
           st.kill_timer = 0;
-          if (st.proc) {
-            send_signal(st.proc->pidfd, st.proc->pid, SIGKILL);
-            publish(self, "kill", {{"signal", "9"}});
-          }
+          if (st.proc) kill_now(self);
         } else if (n == st.restart_timer && st.restart_timer != 0) {
           st.restart_timer = 0;
           if (st.info.state.status != container_status::restarting) return;
@@ -1081,6 +1132,7 @@ container_actor::behavior_type container_behavior(container_self self,
         st.shutting_down = true;
         auto manual = st.info.state.has_been_manually_stopped;
         begin_stop(self, st.deps->shutdown_timeout);
+        thaw_after_signal(self);
         // A daemon stop is not a manual stop: the next start may restart it by its policy.
         st.info.state.has_been_manually_stopped = manual;
         if (st.info.state.status == container_status::exited)

@@ -98,7 +98,7 @@ const std::vector<std::string>& container_jobs() {
   static const std::vector<std::string> jobs{
       "container_inspect", "container_start", "container_stop",   "container_restart",
       "container_kill",    "container_wait",  "container_delete", "container_attach",
-      "container_resize",  "container_logs"};
+      "container_resize",  "container_logs",  "container_pause",  "container_unpause"};
   return jobs;
 }
 

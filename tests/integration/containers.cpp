@@ -256,4 +256,43 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_containers_and_restart_recovers) {
   BOOST_TEST(sh("grep -c ' " + d.data_root + "/' /proc/mounts").out == "0\n");
 }
 
+BOOST_AUTO_TEST_CASE(pause_and_unpause) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --name pz busybox sh -c 'while true; do sleep 0.1; done'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto id = r.out.substr(0, 64);
+  auto freezer = "cat /sys/fs/cgroup/freezer/berth/" + id +
+                 "/freezer.state 2>/dev/null || cat /sys/fs/cgroup/berth/" + id + "/cgroup.freeze";
+  r = sh(d.docker("pause pz"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  auto frozen = sh(freezer).out;
+  BOOST_TEST((frozen == "FROZEN\n" || frozen == "1\n"), frozen);
+  auto state =
+      sh(d.docker("inspect -f '{{.State.Status}} {{.State.Paused}} {{.State.Running}}' pz"));
+  BOOST_TEST(state.out == "paused true true\n", state.out);
+  BOOST_TEST(contains(sh(d.docker("ps --format '{{.Status}}'")).out, "(Paused)"));
+  r = sh(d.docker("pause pz"));
+  BOOST_TEST(contains(r.err, "Container " + id + " is already paused"), r.err);
+  r = sh(d.docker("start pz"));
+  BOOST_TEST(contains(r.err, "cannot start a paused container, try unpause instead"), r.err);
+  r = sh(d.docker("unpause pz"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  auto thawed = sh(freezer).out;
+  BOOST_TEST((thawed == "THAWED\n" || thawed == "0\n"), thawed);
+  r = sh(d.docker("unpause pz"));
+  BOOST_TEST(contains(r.err, "Container " + id + " is not paused"), r.err);
+  // a paused container still goes at once with rm -f (the kill thaws it)
+  BOOST_REQUIRE(sh(d.docker("pause pz")).exit_code == 0);
+  auto t0 = std::chrono::steady_clock::now();
+  r = sh(d.docker("rm -f pz"), 30s);
+  BOOST_TEST(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter event=pause "
+                            "--filter event=unpause --format '{{.Action}}'"),
+                   20s);
+  BOOST_TEST(events.out == "pause\nunpause\npause\n", events.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
