@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Benchmark: container lifecycle on berthd (native exec driver), against a busybox rootfs
-# imported with `docker import` (no registry needed). Needs root. Prints:
-#   - create+start+wait+delete over the raw API (one client, keep-alive): median and p95;
+# Benchmark: container lifecycle on berthd, against a busybox rootfs imported with `docker import`
+# (no registry needed), network mode none. Needs root. Prints:
+#   - create+start+wait+delete over the raw API (one client, keep-alive): median and p95 of
+#     each phase and of the total;
 #   - `docker run --rm busybox true` as a whole CLI process: median and p95;
 #   - 200 lifecycles by 20 parallel clients: wall time and containers per second;
-#   - berthd's memory per running container: PSS growth over 100 `sleep` containers.
-# Usage: bench/containers.sh [BUILD_DIR] [RUNS]   (RUNS: sequential lifecycles, default 50)
+#   - berthd's memory per running container: PSS growth over 100 `sleep` containers;
+#   - the logs of a container that printed 100,000 lines: GET /containers/{id}/logs, median of 5.
+# Usage: bench/containers.sh [BUILD_DIR] [RUNS] [EXEC_DRIVER]
+#   RUNS: sequential lifecycles (default 50); EXEC_DRIVER: native (default) or oci (runc).
 # Builds nothing; run scripts/build.sh first.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-"$top/build"}
 runs=${2:-50}
+exec_driver=${3:-native}
 tmp=$(mktemp -d)
 cleanup() {
   if [ -n "${pid:-}" ]; then
@@ -23,7 +27,7 @@ trap cleanup EXIT
 sock=$tmp/berth.sock
 echo '{}' >"$tmp/daemon.json"
 "$build/berthd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
-  --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" --group root \
+  --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" --group root -e "$exec_driver" \
   >"$tmp/berthd.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do
@@ -59,12 +63,23 @@ def call(c, method, path, body=None):
         raise RuntimeError(f"{method} {path}: {r.status} {out!r}")
     return json.loads(out) if out else None
 
-def lifecycle(c, cmd=("true",)):
-    cid = call(c, "POST", "/containers/create", {"Image": "busybox", "Cmd": list(cmd)})["Id"]
+PHASES = ("create", "start", "wait", "delete")
+
+def lifecycle(c, cmd=("true",), times=None):
+    marks = [time.perf_counter()]
+    cid = call(c, "POST", "/containers/create",
+               {"Image": "busybox", "Cmd": list(cmd), "HostConfig": {"NetworkMode": "none"}})["Id"]
+    marks.append(time.perf_counter())
     call(c, "POST", f"/containers/{cid}/start")
+    marks.append(time.perf_counter())
     code = call(c, "POST", f"/containers/{cid}/wait")["StatusCode"]
+    marks.append(time.perf_counter())
     call(c, "DELETE", f"/containers/{cid}")
+    marks.append(time.perf_counter())
     assert code == 0, code
+    if times is not None:
+        for i, name in enumerate(PHASES):
+            times.setdefault(name, []).append((marks[i + 1] - marks[i]) * 1000)
 
 def pct(xs, p):
     xs = sorted(xs)
@@ -75,11 +90,13 @@ def report(name, xs):
 
 c = Conn()
 lifecycle(c)  # warm up
-api = []
+api, phases = [], {}
 for _ in range(runs):
     t = time.perf_counter()
-    lifecycle(c)
+    lifecycle(c, times=phases)
     api.append((time.perf_counter() - t) * 1000)
+for name in PHASES:
+    report(f"  {name}", phases[name])
 report("API create+start+wait+delete", api)
 
 cli = []
@@ -128,4 +145,20 @@ print(f"berthd PSS: {before} KiB idle, {after} KiB with {n} running containers: 
       f"{(after - before) / n:.0f} KiB per container")
 for cid in ids:
     call(c, "DELETE", f"/containers/{cid}?force=1")
+
+lines = 100000
+cid = call(c, "POST", "/containers/create",
+           {"Image": "busybox", "Cmd": ["sh", "-c", f"seq 1 {lines}"],
+            "HostConfig": {"NetworkMode": "none"}})["Id"]
+call(c, "POST", f"/containers/{cid}/start")
+call(c, "POST", f"/containers/{cid}/wait")
+fetch = []
+for _ in range(5):
+    t = time.perf_counter()
+    c.request("GET", f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1")
+    body = c.getresponse().read()
+    fetch.append((time.perf_counter() - t) * 1000)
+assert len(body) == 8 * lines + sum(len(str(i)) + 1 for i in range(1, lines + 1)), len(body)
+report(f"logs of {lines} lines ({len(body)} bytes framed)", fetch)
+call(c, "DELETE", f"/containers/{cid}")
 PY

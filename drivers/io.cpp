@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,10 +22,6 @@
 namespace berth::io {
 
 namespace {
-
-caf::error sys_error(const std::string& what) {
-  return make_error(ec::system, what + ": " + std::strerror(errno));
-}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -45,6 +42,38 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
 }
 
 } // namespace
+
+void unique_fd::reset(int f) {
+  if (fd >= 0) ::close(fd);
+  fd = f;
+}
+
+caf::error sys_error(const std::string& what, int err) {
+  return make_error(ec::system, what + ": " + std::strerror(err));
+}
+
+caf::error receive_fd(int sock, unique_fd& out) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return sys_error("receive an fd");
+  for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+      out.reset(fd);
+    }
+  if (!out) return make_error(ec::system, "no fd received");
+  return {};
+}
 
 // -- sha256 ---------------------------------------------------------------------------------------
 

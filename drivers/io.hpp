@@ -7,12 +7,14 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace berth::io {
 
@@ -82,5 +84,30 @@ caf::error remove_all(const std::string& path);
 caf::error sync_dir(const std::string& path);
 /// 64 random hex digits (IDs).
 std::string random_hex(std::size_t bytes = 32);
+
+/// An owned file descriptor, closed when the owner goes.
+struct unique_fd {
+  int fd = -1;
+  unique_fd() = default;
+  explicit unique_fd(int f) : fd(f) {}
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  unique_fd(unique_fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd, -1));
+    return *this;
+  }
+  ~unique_fd() { reset(); }
+  void reset(int f = -1);
+  int release() { return std::exchange(fd, -1); }
+  explicit operator bool() const { return fd >= 0; }
+};
+
+/// A failed system call as ec::system: "<what>: <strerror(err)>".
+caf::error sys_error(const std::string& what, int err = errno);
+
+/// Receive one fd sent over the unix socket `sock` (SCM_RIGHTS, with at least one byte) into
+/// `out` (CLOEXEC); an error when the peer closed or sent none.
+caf::error receive_fd(int sock, unique_fd& out);
 
 } // namespace berth::io

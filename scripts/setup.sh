@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config git clang-format
   libcaf-dev libboost1.81-all-dev libboost-json1.81-dev libsimdjson-dev libssl-dev libsystemd-dev
   libarchive-dev zlib1g-dev libzstd-dev
+  # the oci exec driver's runtime
+  runc
   # tests and benchmarks
   openssl curl wrk procps python3
   # offline test images (tests/fixtures/images.sh)

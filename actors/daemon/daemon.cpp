@@ -255,11 +255,15 @@ int run(int argc, char** argv) {
     deps->shutdown_timeout = cfg.shutdown_timeout;
     deps->init = cfg.init;
     caf::expected<std::unique_ptr<exec::driver>> exec_driver{caf::error{}};
-    if (cfg.exec_driver == "native")
+    if (cfg.exec_driver == "native") {
       exec_driver = exec::make_native(exec::default_helper_path());
-    else
-      exec_driver = make_error(ec::invalid_argument, "exec driver \"" + cfg.exec_driver +
-                                                         "\" is not built yet (valid: native)");
+    } else {
+      // `--exec-opt oci.runtime=<name or path>` (default runc).
+      std::string runtime = "runc";
+      for (auto& o : cfg.exec_opts)
+        if (o.rfind("oci.runtime=", 0) == 0) runtime = o.substr(12);
+      exec_driver = exec::make_oci(runtime, cfg.exec_root + "/oci", exec::default_helper_path());
+    }
     auto r = exec::reactor::start();
     if (!exec_driver)
       containers = exec_driver.error();

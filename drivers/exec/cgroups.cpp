@@ -7,6 +7,7 @@
 //   v2:  <root>/<parent>/<id>/                with +cpu +memory +pids +cpuset +io enabled in the
 //        cgroup.subtree_control of <root> and of every directory of <parent>
 #include "drivers/exec/cgroups.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -30,6 +31,9 @@ namespace berth::cgroups {
 
 namespace {
 
+using io::sys_error;
+using io::unique_fd;
+
 using clock_type = std::chrono::steady_clock;
 
 /// How long freeze, thaw and kill_all wait for the kernel.
@@ -48,10 +52,6 @@ const char* const v1_controllers[] = {"memory", "cpu",     "cpuacct", "cpuset",
                                       "pids",   "freezer", "devices", "blkio"};
 /// The v2 controllers berth enables on the way down.
 const char* const v2_controllers[] = {"cpu", "memory", "pids", "cpuset", "io"};
-
-caf::error sys_error(const std::string& what, int err) {
-  return make_error(ec::system, what + ": " + std::strerror(err));
-}
 
 bool exists(const std::string& path) {
   struct stat st;
@@ -762,6 +762,13 @@ private:
 };
 
 } // namespace
+
+caf::expected<std::string> relative_path(const std::string& parent, const std::string& id) {
+  auto p = clean_parent(parent);
+  if (!p) return p.error();
+  if (auto err = check_id(id)) return err;
+  return "/" + *p + "/" + id;
+}
 
 caf::expected<std::unique_ptr<manager>> make_manager(const std::string& root_in) {
   std::string root = root_in;

@@ -85,6 +85,9 @@ public:
 /// Detect the host's layout under `root` (default /sys/fs/cgroup; tests pass a fake tree).
 caf::expected<std::unique_ptr<manager>> make_manager(const std::string& root = "/sys/fs/cgroup");
 
+/// The group's path below each hierarchy's root, "/berth/<id>" (an OCI cgroupsPath).
+caf::expected<std::string> relative_path(const std::string& parent, const std::string& id);
+
 /// Validation with Docker's wording, e.g. "Minimum memory limit allowed is 6MB".
 caf::error validate(const resources& r);
 

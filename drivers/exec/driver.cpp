@@ -5,6 +5,7 @@
 #include "messages/error.hpp"
 
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 namespace berth::exec {
@@ -21,6 +23,11 @@ namespace detail {
 // Defined in native/native.cpp.
 caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& helper,
                                                           const std::string& cgroup_root);
+// Defined in oci/oci.cpp.
+caf::expected<std::unique_ptr<driver>> make_oci_driver(const std::string& runtime,
+                                                       const std::string& state_dir,
+                                                       const std::string& helper,
+                                                       const std::string& cgroup_root);
 } // namespace detail
 
 namespace {
@@ -52,6 +59,135 @@ int parse_uint(const std::string& s) {
     n = n * 10 + (c - '0');
   }
   return n;
+}
+
+// Capability names by number (linux/capability.h).
+constexpr const char* capability_names[] = {
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+constexpr int known_capabilities = sizeof(capability_names) / sizeof(capability_names[0]);
+
+// Docker's default capabilities (moby oci/caps/defaults.go).
+constexpr const char* default_capabilities[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",    "CAP_AUDIT_WRITE",
+};
+
+// Docker's default masked and read-only paths (moby oci/defaults.go).
+const std::vector<std::string> default_masked_paths = {
+    "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware",
+};
+const std::vector<std::string> default_readonly_paths = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+// `--ulimit` names (Docker's go-units).
+constexpr std::pair<const char*, int> rlimit_names[] = {
+    {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+    {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+    {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+    {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+    {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+    {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS},
+};
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+int capability_number(const std::string& name) {
+  for (int i = 0; i < known_capabilities; ++i)
+    if (name == capability_names[i]) return i;
+  return -1;
+}
+
+// The kernel's highest capability (/proc/sys/kernel/cap_last_cap), bounded by the names known.
+int read_last_cap() {
+  std::ifstream in{"/proc/sys/kernel/cap_last_cap"};
+  int n = -1;
+  if (!(in >> n) || n < 0 || n >= known_capabilities) n = known_capabilities - 1;
+  return n;
+}
+
+// The capability set as moby's TweakCapabilities computes it: the defaults plus cap_add minus
+// cap_drop; "ALL" in cap_add means every capability but the dropped ones, "ALL" in cap_drop means
+// only the added ones. Names with or without CAP_, any case.
+caf::expected<uint64_t> capability_set(const process_spec& spec, int last_cap) {
+  uint64_t all = last_cap >= 63 ? ~uint64_t{0} : (uint64_t{1} << (last_cap + 1)) - 1;
+  if (spec.privileged) return all;
+  auto parse = [](const std::vector<std::string>& names, uint64_t& mask,
+                  bool& has_all) -> caf::error {
+    for (auto& raw : names) {
+      auto name = upper(raw);
+      if (name == "ALL") {
+        has_all = true;
+        continue;
+      }
+      if (name.rfind("CAP_", 0) != 0) name = "CAP_" + name;
+      auto n = capability_number(name);
+      if (n < 0) return make_error(ec::invalid_argument, "unknown capability: \"" + name + "\"");
+      mask |= uint64_t{1} << n;
+    }
+    return {};
+  };
+  uint64_t add = 0, drop = 0;
+  bool add_all = false, drop_all = false;
+  if (auto err = parse(spec.cap_add, add, add_all)) return err;
+  if (auto err = parse(spec.cap_drop, drop, drop_all)) return err;
+  if (add_all) return all & ~drop;
+  if (drop_all) return add & all;
+  uint64_t base = 0;
+  for (auto name : default_capabilities)
+    base |= uint64_t{1} << capability_number(name);
+  return ((base & ~drop) | add) & all;
 }
 
 } // namespace
@@ -102,6 +238,45 @@ std::string signal_name(int sig) {
   return std::to_string(sig);
 }
 
+std::string capability_name(int n) {
+  return n >= 0 && n < known_capabilities ? capability_names[n] : "";
+}
+
+int last_capability() {
+  static const int n = read_last_cap();
+  return n;
+}
+
+caf::expected<uint64_t> capability_set(const process_spec& spec) {
+  return capability_set(spec, last_capability());
+}
+
+uint64_t rlimit_value(int64_t v) {
+  return v < 0 ? RLIM_INFINITY : static_cast<uint64_t>(v);
+}
+
+caf::expected<int> rlimit_resource(const ulimit& u) {
+  int resource = -1;
+  for (auto& [name, r] : rlimit_names)
+    if (u.name == name) resource = r;
+  if (resource < 0) return make_error(ec::invalid_argument, "invalid ulimit type: " + u.name);
+  if (rlimit_value(u.soft) > rlimit_value(u.hard))
+    return make_error(ec::invalid_argument,
+                      "ulimit soft limit must be less than or equal to hard limit: " +
+                          std::to_string(u.soft) + " > " + std::to_string(u.hard));
+  return resource;
+}
+
+std::vector<std::string> masked_paths(const process_spec& spec) {
+  if (spec.privileged) return {};
+  return spec.masked_paths.empty() ? default_masked_paths : spec.masked_paths;
+}
+
+std::vector<std::string> readonly_paths(const process_spec& spec) {
+  if (spec.privileged) return {};
+  return spec.readonly_paths.empty() ? default_readonly_paths : spec.readonly_paths;
+}
+
 std::string default_helper_path() {
   char buf[4096];
   auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -114,6 +289,17 @@ std::string default_helper_path() {
 caf::expected<std::unique_ptr<driver>> make_native(const std::string& helper,
                                                    const std::string& cgroup_root) {
   return detail::make_native_driver(helper, cgroup_root);
+}
+
+} // namespace berth::exec
+
+namespace berth::exec {
+
+caf::expected<std::unique_ptr<driver>> make_oci(const std::string& runtime,
+                                                const std::string& state_dir,
+                                                const std::string& helper,
+                                                const std::string& cgroup_root) {
+  return detail::make_oci_driver(runtime, state_dir, helper, cgroup_root);
 }
 
 } // namespace berth::exec

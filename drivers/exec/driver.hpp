@@ -38,7 +38,7 @@ struct process_spec {
   std::string rootfs;            // the graph driver's mount (merged root)
   std::vector<std::string> args; // argv; args[0] without a '/' is looked up in the env's PATH
   std::vector<std::string> env;  // KEY=VALUE, PATH included
-  std::string cwd = "/";         // created (owned by the user) when missing
+  std::string cwd = "/";         // created (owned by root, as moby) when missing
   std::string user;              // "", uid, uid:gid, name, name:group (container's /etc/passwd)
   std::vector<std::string> additional_groups; // --group-add: names or GIDs
   std::string hostname;
@@ -100,6 +100,22 @@ public:
   virtual std::string cgroup_version() const = 0;
 };
 
+/// The capability set of moby's TweakCapabilities (bit n = capability n): Docker's defaults plus
+/// cap_add minus cap_drop ("ALL" allowed; names with or without CAP_, any case); every
+/// capability the kernel has when privileged. 400 for an unknown name.
+caf::expected<uint64_t> capability_set(const process_spec& spec);
+/// "CAP_CHOWN" for 0; "" when unknown.
+std::string capability_name(int n);
+/// The kernel's highest capability number (/proc/sys/kernel/cap_last_cap).
+int last_capability();
+/// The RLIMIT_* number of a `--ulimit`, checked (400 for an unknown name or soft > hard).
+caf::expected<int> rlimit_resource(const ulimit& u);
+/// A ulimit value as setrlimit takes it (-1 = unlimited).
+uint64_t rlimit_value(int64_t v);
+/// The spec's masked and read-only paths: Docker's defaults unless given; none when privileged.
+std::vector<std::string> masked_paths(const process_spec& spec);
+std::vector<std::string> readonly_paths(const process_spec& spec);
+
 /// Set a pty's window size.
 caf::error resize_pty(int pty_fd, uint16_t rows, uint16_t cols);
 
@@ -112,6 +128,15 @@ std::string signal_name(int sig);
 /// daemon's executable). Fails when cgroups cannot be set up.
 caf::expected<std::unique_ptr<driver>>
 make_native(const std::string& helper, const std::string& cgroup_root = "/sys/fs/cgroup");
+
+/// The oci driver: `runtime` (runc, crun: a name looked up in PATH, or a path) runs bundles kept
+/// under `state_dir` (bundles/ and the runtime's state/); `helper` is berth-exec, mounted as
+/// /sbin/docker-init for `--init`. Makes berthd a child subreaper. Fails when the runtime does
+/// not run.
+caf::expected<std::unique_ptr<driver>> make_oci(const std::string& runtime,
+                                                const std::string& state_dir,
+                                                const std::string& helper,
+                                                const std::string& cgroup_root = "/sys/fs/cgroup");
 
 /// The path of berth-exec next to the running executable.
 std::string default_helper_path();

@@ -15,6 +15,7 @@
 // Payload references are keyed by the offset of their entry's first header, which is also what
 // libarchive reports as the entry's header position; that is how a reference learns its path.
 #include "drivers/graph/archive.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -52,6 +53,9 @@ namespace berth::graph {
 
 namespace {
 
+using io::sys_error;
+using io::unique_fd;
+
 constexpr std::size_t block = 512;
 constexpr std::size_t io_chunk = 128 * 1024;
 constexpr std::size_t raw_flush = 64 * 1024;
@@ -60,33 +64,6 @@ constexpr char split_magic[] = "BERTHSPLIT1\n";
 constexpr std::size_t split_magic_len = sizeof(split_magic) - 1;
 
 // -- small helpers -------------------------------------------------------------------------------
-
-struct unique_fd {
-  int fd = -1;
-  unique_fd() = default;
-  explicit unique_fd(int f) : fd(f) {}
-  unique_fd(unique_fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd = o.fd;
-      o.fd = -1;
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  explicit operator bool() const { return fd >= 0; }
-};
-
-caf::error sys_error(const std::string& what, int err = errno) {
-  return make_error(ec::system, what + ": " + std::strerror(err));
-}
 
 caf::error bad_entry(const std::string& entry, const std::string& why) {
   return make_error(ec::invalid_argument, "layer entry \"" + entry + "\": " + why);

@@ -5,6 +5,7 @@
 // jsonlog.JSONLogs (its ffjson-derived string encoder: <, >, & as \u003c..., control characters
 // as \n, \r or \u00XX, invalid UTF-8 as \ufffd, U+2028/U+2029 escaped).
 #include "drivers/log/jsonfile.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -24,6 +25,9 @@ namespace berth::logs {
 
 namespace {
 
+using io::sys_error;
+using io::unique_fd;
+
 /// A partial line is written out once it reaches this size (dockerd's copier buffer).
 constexpr std::size_t partial_limit = 16 * 1024;
 /// Reads of the forward pass, and blocks of the backward scan for tail.
@@ -33,10 +37,6 @@ constexpr std::size_t tail_block = 64 * 1024;
 constexpr mode_t log_mode = 0640;
 
 constexpr int64_t nanos_per_second = 1000000000;
-
-caf::error sys_error(const std::string& what, int err) {
-  return make_error(ec::system, what + ": " + std::strerror(err));
-}
 
 caf::error bad_option(std::string msg) {
   return make_error(ec::invalid_argument, std::move(msg));

@@ -7,13 +7,16 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -32,6 +35,59 @@ std::string slurp(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// What a killed berthd (a failed test) leaves behind, removed whatever the test did: the
+// processes and cgroups of the containers under `data_root` (in every hierarchy, so the runtime's
+// extra ones too) and every mount under `dirs`.
+void clean_leftovers(const std::string& data_root, const std::vector<std::string>& dirs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> groups;
+  for (auto& c : fs::directory_iterator{data_root + "/containers", ec}) {
+    auto id = c.path().filename().string();
+    if (fs::is_directory("/sys/fs/cgroup/berth/" + id, ec))
+      groups.push_back("/sys/fs/cgroup/berth/" + id);
+    for (auto& h : fs::directory_iterator{"/sys/fs/cgroup", ec})
+      if (fs::is_directory(h.path() / "berth" / id, ec)) groups.push_back(h.path() / "berth" / id);
+  }
+  for (auto& g : groups) {
+    std::ofstream{g / "freezer.state"} << "THAWED"; // v1 (a missing file: nothing happens)
+    std::ofstream{g / "cgroup.freeze"} << "0";      // v2
+    std::ifstream procs{g / "cgroup.procs"};
+    for (pid_t pid; procs >> pid;)
+      ::kill(pid, SIGKILL);
+  }
+  for (int i = 0; i < 100 && !groups.empty(); ++i) {
+    groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                [](const fs::path& g) { return ::rmdir(g.c_str()) == 0; }),
+                 groups.end());
+    if (!groups.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Mounts, deepest first (mountinfo's 5th field, with octal escapes for spaces and such).
+  std::vector<std::string> mounts;
+  std::ifstream info{"/proc/self/mountinfo"};
+  for (std::string line; std::getline(info, line);) {
+    std::istringstream in{line};
+    std::string field, point;
+    for (int i = 0; i < 5 && in >> field; ++i)
+      point = field;
+    std::string path;
+    for (size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        path += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        path += point[i];
+      }
+    }
+    for (auto& d : dirs)
+      if (!d.empty() && path.rfind(d + "/", 0) == 0) mounts.push_back(path);
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (auto& m : mounts)
+    ::umount2(m.c_str(), MNT_DETACH);
 }
 
 std::string lower(std::string s) {
@@ -173,7 +229,12 @@ berthd::berthd(std::vector<std::string> extra_args, bool wait, std::vector<std::
       BERTHD_PATH, "-H",    "unix://" + socket, "--data-root", data_root, "--exec-root", exec_root,
       "--pidfile", pidfile, "--config-file",    config_file,   "--group", "root"};
   dir.write("daemon.json", config);
+  // The conformance runs: BERTH_TEST_EXEC_DRIVER=oci runs the same tests on the oci driver.
+  if (auto* driver = std::getenv("BERTH_TEST_EXEC_DRIVER"); driver && *driver)
+    args.insert(args.end(), {"--exec-driver", driver});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  for (size_t i = 0; i + 1 < extra_args.size(); ++i) // the data root in effect (for the clean-up)
+    if (extra_args[i] == "--data-root") data_root = extra_args[i + 1];
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -208,6 +269,7 @@ berthd::~berthd() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
+  clean_leftovers(data_root, {dir.path, data_root});
 }
 
 bool berthd::running() {

@@ -3,17 +3,19 @@
 // command. It is never run by hand.
 //
 // Its fds on entry (see native/native.cpp for the parent's side):
-//   0-2  the container's stdio (pipes, /dev/null or the pty slave)
-//   3    the spec, read to EOF (berthd sends it after it moved us into the container's cgroup)
+//   0-2  the container's stdio (pipes, or /dev/null; with a tty we replace them with the pty)
+//   3    the spec, read to EOF (berthd sends it after it moved us into the container's cgroup,
+//        then shuts its side down for writing); with a tty we send the pty master back on it
 //   4    the error pipe: kept CLOEXEC, so EOF without data tells berthd the command was exec'd;
 //        on failure one report ('I' = the command cannot be exec'd, 'S' = setup failed, then the
 //        message in runc's wording) and exit.
 //
 // The setup, in order: cgroup namespace; private mounts; rootfs bind-mounted onto itself; the
 // sources of bind mounts cloned (open_tree) while the host's tree is visible; pivot_root; /proc,
-// /sys, /dev (nodes, pts, shm, mqueue, console), the spec's mounts, all created inside the new
+// /sys, /dev (nodes, pts, shm, mqueue), the spec's mounts, all created inside the new
 // root (so symlinks in the image cannot lead out of it); hostname, sysctls, rlimits, lo up; the
-// user from the container's /etc/passwd and /etc/group; the workdir; masked and read-only paths,
+// user from the container's /etc/passwd and /etc/group; the workdir; the console (a pty of the
+// container's devpts); masked and read-only paths,
 // read-only rootfs; session and controlling tty; capabilities, uid/gid, no_new_privs; then either
 // exec the command, or (init) fork it and stay as a reaping, signal-forwarding PID 1.
 #include <fcntl.h>
@@ -33,6 +35,8 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include "drivers/exec/users.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -55,6 +59,9 @@ namespace {
 
 constexpr int spec_fd = 3;
 constexpr int report_fd = 4;
+
+// Run as `docker-init -- cmd...` (the oci driver's --init): errors go to stderr.
+bool standalone_init = false;
 constexpr uint64_t spec_magic = 0x31584542; // "BEX1"
 constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -87,7 +94,6 @@ struct spec {
   std::string cwd, user;
   std::vector<std::string> additional_groups;
   std::string hostname, domainname;
-  std::string console; // the pty slave's path (host namespace) with a tty
   uint64_t flags = 0;
   uint64_t caps = 0;
   std::vector<rlimit_spec> rlimits;
@@ -110,7 +116,15 @@ std::string errstr(int err) {
 [[noreturn]] void report(char kind, const std::string& msg, int code = 1) {
   std::string out(1, kind);
   out += msg;
-  [[maybe_unused]] auto n = ::write(report_fd, out.data(), out.size());
+  if (standalone_init) {
+    out = "docker-init: " + msg + "\n";
+    if (kind == 'I') // as tini: 126 for a command that cannot run, 127 for a missing one
+      code = msg.find("permission denied") != std::string::npos ||
+                     msg.find("is a directory") != std::string::npos
+                 ? 126
+                 : 127;
+  }
+  [[maybe_unused]] auto n = ::write(standalone_init ? 2 : report_fd, out.data(), out.size());
   ::_exit(code);
 }
 
@@ -160,7 +174,6 @@ spec read_spec() {
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
   }
-  ::close(spec_fd);
   decoder d{data.data(), data.data() + data.size()};
   if (d.u64() != spec_magic) report('S', "malformed spec");
   spec s;
@@ -195,23 +208,13 @@ spec read_spec() {
   }
   s.masked = d.strs();
   s.readonly = d.strs();
-  s.console = d.str();
   if (s.args.empty()) report('S', "malformed spec");
   return s;
 }
 
 // ---- files and mounts ----
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    auto pos = s.find(sep, start);
-    out.push_back(s.substr(start, pos - start));
-    if (pos == std::string::npos) return out;
-    start = pos + 1;
-  }
-}
+using berth::exec::users::split;
 
 // mkdir -p; the directories created are chowned to uid:gid when uid >= 0.
 void mkdir_all(const std::string& path, mode_t mode = 0755, int uid = -1, int gid = -1) {
@@ -338,167 +341,31 @@ bool is_bind(const mount_spec& m) {
 
 // ---- users ----
 
-struct passwd_entry {
-  std::string name;
-  long uid = -1, gid = -1;
-  std::string home;
-};
+using exec_user = berth::exec::users::exec_user;
 
-struct group_entry {
-  std::string name;
-  long gid = -1;
-  std::vector<std::string> members;
-};
-
-bool to_id(const std::string& s, long& out) {
-  if (s.empty() || s.size() > 10) return false;
-  long n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + (c - '0');
-  }
-  if (n > 0x7fffffffL) return false;
-  out = n;
-  return true;
-}
-
-std::vector<std::vector<std::string>> read_colon_file(const char* path) {
-  std::vector<std::vector<std::string>> out;
+std::string read_file(const char* path) {
+  std::string out;
   FILE* f = std::fopen(path, "re");
   if (!f) return out;
-  char* line = nullptr;
-  size_t cap = 0;
-  ssize_t n;
-  while ((n = ::getline(&line, &cap, f)) > 0) {
-    std::string l{line, static_cast<size_t>(n)};
-    while (!l.empty() && (l.back() == '\n' || l.back() == '\r'))
-      l.pop_back();
-    if (l.empty() || l[0] == '#') continue;
-    out.push_back(split(l, ':'));
-  }
-  std::free(line);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    out.append(buf, n);
   std::fclose(f);
   return out;
 }
 
-std::vector<passwd_entry> read_passwd() {
-  std::vector<passwd_entry> out;
-  for (auto& f : read_colon_file("/etc/passwd")) {
-    if (f.size() < 4) continue;
-    passwd_entry e;
-    e.name = f[0];
-    if (!to_id(f[2], e.uid) || !to_id(f[3], e.gid)) continue;
-    if (f.size() > 5) e.home = f[5];
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-std::vector<group_entry> read_group() {
-  std::vector<group_entry> out;
-  for (auto& f : read_colon_file("/etc/group")) {
-    if (f.size() < 3) continue;
-    group_entry e;
-    e.name = f[0];
-    if (!to_id(f[2], e.gid)) continue;
-    if (f.size() > 3 && !f[3].empty())
-      for (auto& m : split(f[3], ','))
-        if (!m.empty()) e.members.push_back(m);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-struct exec_user {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups; // supplementary
-  std::string home = "/";
-};
-
-// moby/sys/user's GetExecUser plus runc's additional groups: "", uid, uid:gid, name, name:group.
+// The user from the container's /etc/passwd and /etc/group (after pivot_root).
 exec_user resolve_user(const std::string& spec_user, const std::vector<std::string>& additional) {
   exec_user u;
-  auto colon = spec_user.find(':');
-  std::string user_arg = spec_user.substr(0, colon);
-  std::string group_arg = colon == std::string::npos ? "" : spec_user.substr(colon + 1);
-  auto passwd = read_passwd();
-  long num = -1;
-  bool numeric = to_id(user_arg, num);
-  if (user_arg.empty()) {
-    numeric = true;
-    num = 0;
-  }
-  const passwd_entry* found = nullptr;
-  for (auto& e : passwd)
-    if ((!user_arg.empty() && e.name == user_arg) || (numeric && e.uid == num)) {
-      found = &e;
-      break;
-    }
-  std::string name;
-  if (found) {
-    u.uid = static_cast<uid_t>(found->uid);
-    u.gid = static_cast<gid_t>(found->gid);
-    if (!found->home.empty()) u.home = found->home;
-    name = found->name;
-  } else if (numeric) {
-    u.uid = static_cast<uid_t>(num);
-  } else {
-    report('S', "unable to find user " + user_arg + ": no matching entries in passwd file");
-  }
-  std::vector<group_entry> groups;
-  bool groups_read = false;
-  auto all_groups = [&]() -> const std::vector<group_entry>& {
-    if (!groups_read) groups = read_group();
-    groups_read = true;
-    return groups;
-  };
-  if (!group_arg.empty()) {
-    long gnum = -1;
-    bool gnumeric = to_id(group_arg, gnum);
-    const group_entry* g = nullptr;
-    for (auto& e : all_groups())
-      if (e.name == group_arg || (gnumeric && e.gid == gnum)) {
-        g = &e;
-        break;
-      }
-    if (g)
-      u.gid = static_cast<gid_t>(g->gid);
-    else if (gnumeric)
-      u.gid = static_cast<gid_t>(gnum);
-    else
-      report('S', "unable to find group " + group_arg + ": no matching entries in group file");
-  } else if (!name.empty()) {
-    // Supplementary groups only in the implicit form: every group that lists the user.
-    for (auto& e : all_groups())
-      for (auto& m : e.members)
-        if (m == name) {
-          u.groups.push_back(static_cast<gid_t>(e.gid));
-          break;
-        }
-  }
-  for (auto& a : additional) {
-    long gnum = -1;
-    bool gnumeric = to_id(a, gnum);
-    const group_entry* g = nullptr;
-    for (auto& e : all_groups())
-      if (e.name == a || (gnumeric && e.gid == gnum)) {
-        g = &e;
-        break;
-      }
-    if (g)
-      u.groups.push_back(static_cast<gid_t>(g->gid));
-    else if (gnumeric)
-      u.groups.push_back(static_cast<gid_t>(gnum));
-    else
-      report('S', "unable to find group " + a + ": no matching entries in group file");
-  }
+  auto err = berth::exec::users::resolve(spec_user, additional, read_file, u);
+  if (!err.empty()) report('S', err);
   return u;
 }
 
 // ---- the container ----
 
-void mount_dev(const spec& s, int console_fd) {
+void mount_dev(const spec& s) {
   do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   struct node {
     const char* path;
@@ -523,12 +390,41 @@ void mount_dev(const spec& s, int console_fd) {
   make_symlink("/proc/self/fd/1", "/dev/stdout");
   make_symlink("/proc/self/fd/2", "/dev/stderr");
   make_symlink("/proc/kcore", "/dev/core");
-  if (console_fd >= 0) {
-    make_mountpoint("/dev/console", false);
-    if (::move_mount(console_fd, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) != 0)
-      fail("mount console on /dev/console");
-    ::close(console_fd);
-  }
+}
+
+// The container's terminal, as runc makes it: a pty of the container's own devpts, its slave on
+// stdio and bind-mounted on /dev/console (so `tty` says /dev/pts/0), owned by the user; the
+// master goes to berthd over the spec socket (SCM_RIGHTS).
+void open_console(const exec_user& u) {
+  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) fail("open /dev/pts/ptmx");
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) fail("unlock the pty");
+  int number = -1;
+  if (::ioctl(master, TIOCGPTN, &number) != 0) fail("pty number");
+  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) fail("open the pty slave");
+  if (::fchown(slave, u.uid, static_cast<gid_t>(-1)) != 0) fail("chown the pty slave");
+  make_mountpoint("/dev/console", false);
+  do_mount(("/dev/pts/" + std::to_string(number)).c_str(), "/dev/console", nullptr, MS_BIND);
+  for (int i = 0; i < 3; ++i)
+    if (::dup2(slave, i) < 0) fail("dup2 the pty slave");
+  ::close(slave);
+  char byte = 'P';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  auto* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &master, sizeof(int));
+  if (::sendmsg(spec_fd, &msg, MSG_NOSIGNAL) != 1) fail("send the pty to berthd");
+  ::close(master);
 }
 
 void mount_spec_mounts(const spec& s, const std::vector<int>& sources) {
@@ -720,7 +616,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 // The minimal init (as tini): the command runs as our child; we forward every signal to it,
 // reap every zombie, and exit with its status (128 + signal when it was killed).
-[[noreturn]] void run_init(const spec& s, const std::string& path, std::vector<std::string>& args,
+[[noreturn]] void run_init(bool tty, const std::string& path, std::vector<std::string>& args,
                            std::vector<std::string>& env) {
   sigset_t all;
   sigfillset(&all);
@@ -728,7 +624,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   pid_t child = ::fork();
   if (child < 0) fail("fork");
   if (child == 0) {
-    if (s.has(flag_tty)) {
+    if (tty) {
       // The command's own process group in the foreground of the terminal.
       ::setpgid(0, 0);
       ::signal(SIGTTOU, SIG_IGN);
@@ -737,7 +633,8 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
     reset_signals();
     exec_command(path, args, env);
   }
-  ::close(report_fd); // the child's copy reports its exec; ours must not hold the pipe open
+  if (!standalone_init)
+    ::close(report_fd); // the child's copy reports its exec; ours must not hold the pipe open
   for (;;) {
     siginfo_t info{};
     int sig = ::sigwaitinfo(&all, &info);
@@ -755,9 +652,23 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   }
 }
 
+// `docker-init -- cmd [args...]`: berth-exec bind-mounted at /sbin/docker-init by the oci driver
+// for `--init`; the runtime has set the container up, so only the init's part is left.
+[[noreturn]] void init_main(char** cmd) {
+  standalone_init = true;
+  std::vector<std::string> args, env;
+  for (auto** a = cmd; *a; ++a)
+    args.emplace_back(*a);
+  for (auto** e = environ; *e; ++e)
+    env.emplace_back(*e);
+  auto path = look_path(args[0], env);
+  run_init(::isatty(0) == 1, path, args, env);
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "--") == 0) init_main(argv + 2);
   if (::fcntl(spec_fd, F_GETFD) < 0 || ::fcntl(report_fd, F_SETFD, FD_CLOEXEC) != 0) {
     std::fputs("berth-exec: the native exec driver's helper; berthd runs it\n", stderr);
     return 2;
@@ -771,7 +682,7 @@ int main() {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("make / private");
   do_mount(s.rootfs.c_str(), s.rootfs, nullptr, MS_BIND | MS_REC);
 
-  // Clone the bind sources (and the console) while the host's tree is still visible.
+  // Clone the bind sources while the host's tree is still visible.
   std::vector<int> sources(s.mounts.size(), -1);
   for (size_t i = 0; i < s.mounts.size(); ++i) {
     auto& m = s.mounts[i];
@@ -782,11 +693,6 @@ int main() {
     sources[i] = ::open_tree(AT_FDCWD, m.source.c_str(),
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
     if (sources[i] < 0) fail("mount source " + m.source);
-  }
-  int console_fd = -1;
-  if (s.has(flag_tty)) {
-    console_fd = ::open_tree(AT_FDCWD, s.console.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (console_fd < 0) fail("clone console");
   }
 
   if (::chdir(s.rootfs.c_str()) != 0) fail("chdir " + s.rootfs);
@@ -800,7 +706,7 @@ int main() {
   do_mount("sysfs", "/sys", "sysfs",
            MS_NOSUID | MS_NODEV | MS_NOEXEC | (s.has(flag_privileged) ? 0 : MS_RDONLY));
   ::mkdir("/dev", 0755);
-  mount_dev(s, console_fd);
+  mount_dev(s);
   mount_spec_mounts(s, sources);
 
   if (!s.has(flag_host_uts)) {
@@ -815,7 +721,9 @@ int main() {
   if (s.has(flag_new_net)) loopback_up();
 
   auto user = resolve_user(s.user, s.additional_groups);
-  mkdir_all(s.cwd, 0755, static_cast<int>(user.uid), static_cast<int>(user.gid));
+  mkdir_all(s.cwd, 0755); // owned by root, as moby's SetupWorkingDirectory makes it
+  if (s.has(flag_tty)) open_console(user);
+  ::close(spec_fd);
   mask_paths(s);
   if (s.has(flag_readonly_rootfs))
     do_mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags("/"));
@@ -828,7 +736,7 @@ int main() {
 
   if (!has_env(s.env, "HOME")) s.env.push_back("HOME=" + user.home);
   auto path = look_path(s.args[0], s.env);
-  if (s.has(flag_init)) run_init(s, path, s.args, s.env);
+  if (s.has(flag_init)) run_init(s.has(flag_tty), path, s.args, s.env);
   reset_signals();
   exec_command(path, s.args, s.env);
 }

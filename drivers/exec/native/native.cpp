@@ -3,25 +3,30 @@
 // the container up (mounts, pivot_root, user, capabilities) and execs the command.
 //
 // The start protocol (mirrored in native/berth_exec.cpp):
-//   1. The parent prepares everything the child needs: the helper's argv/envp, the stdio pipes or
-//      the pty, the spec channel and the error pipe, all CLOEXEC and numbered >= 5.
+//   1. The parent prepares everything the child needs: the helper's argv/envp, the stdio pipes
+//      (with a tty: /dev/null, replaced by the helper), the spec channel (a socket pair) and the
+//      error pipe, all CLOEXEC and numbered >= 5.
 //   2. clone3(CLONE_PIDFD | namespaces, exit_signal SIGCHLD; on x86_64 also CLONE_VM |
 //      CLONE_VFORK, as posix_spawn, so the daemon's page tables are not copied). The child only
 //      dup2s its ends to fds 0-2 (stdio), 3 (spec, read end) and 4 (errors, write end), closes
 //      the rest and execs the helper: berthd is multithreaded, so nothing but async-signal-safe
 //      calls in between.
 //   3. The parent moves the child into the container's cgroup, then sends the spec on fd 3 and
-//      closes it. The helper blocks on that read, so it never runs unconfined.
-//   4. The parent reads fd 4 until EOF. The helper keeps fd 4 CLOEXEC: EOF without data means the
+//      shuts its writing side down. The helper blocks on that read, so it never runs unconfined.
+//   4. With a tty, the helper makes the pty in the container's own devpts (as runc does) and
+//      sends the master back over fd 3 before it execs; the parent receives it after step 5.
+//   5. The parent reads fd 4 until EOF. The helper keeps fd 4 CLOEXEC: EOF without data means the
 //      command was exec'd. Otherwise the data is one failure ('I' or 'S', then the message): the
 //      parent reaps the helper, removes the cgroup and returns the error.
 // The caller owns the pidfd and reaps the process (waitid P_PIDFD); the driver never reaps a
-// running container and installs no SIGCHLD handler. No PR_SET_PDEATHSIG: containers outlive a
-// daemon crash, and the restarted daemon kills leftovers through their cgroups.
+// running container and installs no SIGCHLD handler (the oci driver makes berthd a subreaper,
+// which changes nothing here: the helper is berthd's own child). No PR_SET_PDEATHSIG: containers
+// outlive a daemon crash, and the restarted daemon kills leftovers through their cgroups.
 //
 // Spec encoding on fd 3 (native-endian, mirrored by the helper's reader): u64 magic "BEX1", then
 // strings as u64 length + bytes, lists as u64 count + items, in the order of `encode` below.
 #include "drivers/exec/driver.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -62,6 +67,9 @@ caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& hel
 
 namespace {
 
+using io::sys_error;
+using io::unique_fd;
+
 using namespace std::chrono_literals;
 
 // How long the helper may take to set a container up before start() gives up and kills it
@@ -84,107 +92,6 @@ enum spec_flag : uint64_t {
   flag_host_pid = 64,
   flag_host_ipc = 128,
   flag_host_uts = 256,
-};
-
-// Capability names by number (linux/capability.h).
-constexpr const char* capability_names[] = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-};
-constexpr int known_capabilities = sizeof(capability_names) / sizeof(capability_names[0]);
-
-// Docker's default capabilities (moby oci/caps/defaults.go).
-constexpr const char* default_capabilities[] = {
-    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-    "CAP_KILL",    "CAP_AUDIT_WRITE",
-};
-
-// Docker's default masked and read-only paths (moby oci/defaults.go).
-const std::vector<std::string> default_masked_paths = {
-    "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",          "/sys/firmware",
-};
-const std::vector<std::string> default_readonly_paths = {
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-};
-
-// `--ulimit` names (Docker's go-units).
-constexpr std::pair<const char*, int> rlimit_names[] = {
-    {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
-    {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
-    {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
-    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
-    {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
-    {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
-    {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
-    {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS},
-};
-
-caf::error sys_error(const std::string& step, int err = errno) {
-  return make_error(ec::system, step + ": " + std::strerror(err));
-}
-
-// An owned file descriptor.
-struct unique_fd {
-  int fd = -1;
-  unique_fd() = default;
-  explicit unique_fd(int f) : fd(f) {}
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  unique_fd(unique_fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset(std::exchange(other.fd, -1));
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  void reset(int f = -1) {
-    if (fd >= 0) ::close(fd);
-    fd = f;
-  }
-  int release() { return std::exchange(fd, -1); }
-  explicit operator bool() const { return fd >= 0; }
 };
 
 // Renumber a child's fd to >= first_free_fd (CLOEXEC), so dup2 onto 0-4 cannot clobber another.
@@ -218,62 +125,9 @@ struct encoder {
   }
 };
 
-std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
-
-int capability_number(const std::string& name) {
-  for (int i = 0; i < known_capabilities; ++i)
-    if (name == capability_names[i]) return i;
-  return -1;
-}
-
-// The kernel's highest capability (/proc/sys/kernel/cap_last_cap), bounded by the names known.
-int read_last_cap() {
-  std::ifstream in{"/proc/sys/kernel/cap_last_cap"};
-  int n = -1;
-  if (!(in >> n) || n < 0 || n >= known_capabilities) n = known_capabilities - 1;
-  return n;
-}
-
-// The capability set as moby's TweakCapabilities computes it: the defaults plus cap_add minus
-// cap_drop; "ALL" in cap_add means every capability but the dropped ones, "ALL" in cap_drop means
-// only the added ones. Names with or without CAP_, any case.
-caf::expected<uint64_t> capability_set(const process_spec& spec, int last_cap) {
-  uint64_t all = last_cap >= 63 ? ~uint64_t{0} : (uint64_t{1} << (last_cap + 1)) - 1;
-  if (spec.privileged) return all;
-  auto parse = [](const std::vector<std::string>& names, uint64_t& mask,
-                  bool& has_all) -> caf::error {
-    for (auto& raw : names) {
-      auto name = upper(raw);
-      if (name == "ALL") {
-        has_all = true;
-        continue;
-      }
-      if (name.rfind("CAP_", 0) != 0) name = "CAP_" + name;
-      auto n = capability_number(name);
-      if (n < 0) return make_error(ec::invalid_argument, "unknown capability: \"" + name + "\"");
-      mask |= uint64_t{1} << n;
-    }
-    return {};
-  };
-  uint64_t add = 0, drop = 0;
-  bool add_all = false, drop_all = false;
-  if (auto err = parse(spec.cap_add, add, add_all)) return err;
-  if (auto err = parse(spec.cap_drop, drop, drop_all)) return err;
-  if (add_all) return all & ~drop;
-  if (drop_all) return add & all;
-  uint64_t base = 0;
-  for (auto name : default_capabilities)
-    base |= uint64_t{1} << capability_number(name);
-  return ((base & ~drop) | add) & all;
-}
-
-// Everything but the console's path, which is appended last once the pty exists.
-caf::expected<std::string> encode(const process_spec& spec, int last_cap) {
-  auto caps = capability_set(spec, last_cap);
+// The spec as the helper reads it.
+caf::expected<std::string> encode(const process_spec& spec) {
+  auto caps = capability_set(spec);
   if (!caps) return caps.error();
   encoder e;
   e.u64(spec_magic);
@@ -302,18 +156,11 @@ caf::expected<std::string> encode(const process_spec& spec, int last_cap) {
   e.u64(*caps);
   e.u64(spec.rlimits.size());
   for (auto& u : spec.rlimits) {
-    int resource = -1;
-    for (auto& [name, r] : rlimit_names)
-      if (u.name == name) resource = r;
-    if (resource < 0) return make_error(ec::invalid_argument, "invalid ulimit type: " + u.name);
-    auto lim = [](int64_t v) { return v < 0 ? RLIM_INFINITY : static_cast<uint64_t>(v); };
-    if (lim(u.soft) > lim(u.hard))
-      return make_error(ec::invalid_argument,
-                        "ulimit soft limit must be less than or equal to hard limit: " +
-                            std::to_string(u.soft) + " > " + std::to_string(u.hard));
-    e.i64(resource);
-    e.u64(lim(u.soft));
-    e.u64(lim(u.hard));
+    auto resource = rlimit_resource(u);
+    if (!resource) return resource.error();
+    e.i64(*resource);
+    e.u64(rlimit_value(u.soft));
+    e.u64(rlimit_value(u.hard));
   }
   e.u64(spec.sysctls.size());
   for (auto& [key, value] : spec.sysctls) {
@@ -333,11 +180,8 @@ caf::expected<std::string> encode(const process_spec& spec, int last_cap) {
     e.str(m.type);
     e.strs(m.options);
   }
-  auto pick = [&](const std::vector<std::string>& given, const std::vector<std::string>& dflt) {
-    return spec.privileged ? std::vector<std::string>{} : given.empty() ? dflt : given;
-  };
-  e.strs(pick(spec.masked_paths, default_masked_paths));
-  e.strs(pick(spec.readonly_paths, default_readonly_paths));
+  e.strs(masked_paths(spec));
+  e.strs(readonly_paths(spec));
   return std::move(e.out);
 }
 
@@ -492,7 +336,7 @@ caf::expected<std::string> read_report(int fd) {
 class native_driver final : public driver {
 public:
   native_driver(std::string helper, std::unique_ptr<cgroups::manager> mgr)
-      : helper_(std::move(helper)), cgroups_(std::move(mgr)), last_cap_(read_last_cap()) {}
+      : helper_(std::move(helper)), cgroups_(std::move(mgr)) {}
 
   std::string name() const override { return "native"; }
 
@@ -513,7 +357,6 @@ public:
 private:
   std::string helper_;
   std::unique_ptr<cgroups::manager> cgroups_;
-  int last_cap_;
   std::mutex mtx_; // the manager is shared by concurrent starts
 };
 
@@ -523,7 +366,7 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     return make_error(ec::invalid_argument, "No command specified");
   if (spec.rootfs.empty() || spec.rootfs[0] != '/')
     return make_error(ec::invalid_argument, "rootfs must be an absolute path: " + spec.rootfs);
-  auto payload = encode(spec, last_cap_);
+  auto payload = encode(spec);
   if (!payload) return payload.error();
   // The container's cgroup, with its limits, before anything runs in it.
   std::unique_ptr<cgroups::group> group;
@@ -538,7 +381,6 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
 
   // Stdio: the child's ends (renumbered >= 5) and the caller's ends.
   auto proc = std::make_unique<process>();
-  std::string console;
   unique_fd child_in, child_out, child_err;
   unique_fd mine_in, mine_out, mine_err, mine_pty;
   auto make_pipe = [](unique_fd& rd, unique_fd& wr) -> caf::error {
@@ -549,21 +391,11 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     return {};
   };
   if (spec.tty) {
-    mine_pty.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (!mine_pty) return sys_error("open pty");
-    if (::unlockpt(mine_pty.fd) != 0) return sys_error("unlock pty");
-    unique_fd slave{::ioctl(mine_pty.fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)};
-    if (!slave) return sys_error("open pty slave");
-    if (spec.rows != 0 && spec.cols != 0)
-      if (auto err = resize_pty(mine_pty.fd, spec.rows, spec.cols)) return err;
-    child_in.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
-    child_out.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
-    child_err.reset(::fcntl(slave.fd, F_DUPFD_CLOEXEC, first_free_fd));
-    if (!child_in || !child_out || !child_err) return sys_error("dup pty slave");
-    // The helper bind-mounts the slave by path: an fd would name a mount of berthd's namespace.
-    char name[64];
-    if (::ptsname_r(mine_pty.fd, name, sizeof(name)) != 0) return sys_error("ptsname");
-    console = name;
+    // The helper makes the pty inside the container's devpts and sends us the master.
+    for (auto* f : {&child_in, &child_out, &child_err}) {
+      f->reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+      if (!*f) return sys_error("open /dev/null");
+    }
   } else {
     if (spec.open_stdin) {
       if (auto err = make_pipe(child_in, mine_in)) return err;
@@ -586,9 +418,6 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   if (auto err = make_pipe(report_mine, report_child)) return err;
   for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
     if (auto err = raise_fd(*f)) return err;
-  encoder tail;
-  tail.str(console);
-  *payload += tail.out;
 
   // Everything the child touches is ready before clone3: it only dup2s, closes and execs.
   char arg0[] = "berth-exec";
@@ -626,7 +455,7 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     data += n;
     left -= static_cast<size_t>(n);
   }
-  spec_mine.reset();
+  ::shutdown(spec_mine.fd, SHUT_WR); // EOF for the helper; with a tty it sends the pty back
 
   auto report = read_report(report_mine.fd);
   if (!report) return fail(report.error());
@@ -639,6 +468,13 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     return fail(make_error(kind == 'I' ? ec::invalid_argument : ec::system, std::move(msg)));
   }
   if (left > 0) return fail(make_error(ec::system, "container setup failed: the helper exited"));
+  if (spec.tty) {
+    if (auto err = io::receive_fd(spec_mine.fd, mine_pty))
+      return fail(make_error(ec::system, "container setup failed: no pty from the helper: " +
+                                             error_message(err)));
+    if (spec.rows != 0 && spec.cols != 0)
+      if (auto err = resize_pty(mine_pty.fd, spec.rows, spec.cols)) return fail(std::move(err));
+  }
 
   for (auto* f : {&mine_in, &mine_out, &mine_err, &mine_pty})
     if (*f)

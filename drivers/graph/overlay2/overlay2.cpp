@@ -15,6 +15,7 @@
 // Mounts use absolute lowerdir paths under home/l; a stack whose options exceed a page fails.
 #include "drivers/graph/detail.hpp"
 #include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -43,25 +44,11 @@ using detail::list_fd;
 
 namespace {
 
+using io::sys_error;
+using io::unique_fd;
+
 constexpr long overlayfs_magic = 0x794c7630;
 constexpr std::size_t max_depth = 500; // parent chain guard (cycles)
-
-struct unique_fd {
-  int fd = -1;
-  explicit unique_fd(int f = -1) : fd(f) {}
-  unique_fd(unique_fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  unique_fd& operator=(unique_fd&&) = delete;
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  explicit operator bool() const { return fd >= 0; }
-};
-
-caf::error sys_error(const std::string& what, int err = errno) {
-  return make_error(ec::system, what + ": " + std::strerror(err));
-}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' '))

@@ -10,6 +10,7 @@
 // and `<id>` (a copy of the init layer), both ordinary layers here.
 #include "drivers/graph/detail.hpp"
 #include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
 
 #include "messages/error.hpp"
 
@@ -34,20 +35,8 @@ using detail::list_fd;
 
 namespace {
 
-struct unique_fd {
-  int fd = -1;
-  explicit unique_fd(int f = -1) : fd(f) {}
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  explicit operator bool() const { return fd >= 0; }
-};
-
-caf::error sys_error(const std::string& what, int err = errno) {
-  return make_error(ec::system, what + ": " + std::strerror(err));
-}
+using io::sys_error;
+using io::unique_fd;
 
 std::string proc_path(int dirfd, const std::string& name) {
   return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
