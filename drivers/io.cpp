@@ -356,7 +356,8 @@ caf::error sync_dir(const std::string& path) {
   return {};
 }
 
-caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
+                             bool durable) {
   auto slash = path.rfind('/');
   auto dir = slash == std::string::npos ? std::string{"."} : path.substr(0, slash);
   auto tmp = path + ".tmp-" + random_hex(6);
@@ -374,7 +375,7 @@ caf::error write_file_atomic(const std::string& path, std::string_view data, mod
     }
     off += static_cast<std::size_t>(n);
   }
-  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+  if (::fchmod(fd, mode) != 0 || (durable && ::fsync(fd) != 0)) {
     auto err = sys_error("sync " + tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -386,7 +387,7 @@ caf::error write_file_atomic(const std::string& path, std::string_view data, mod
     ::unlink(tmp.c_str());
     return err;
   }
-  return sync_dir(dir);
+  return durable ? sync_dir(dir) : caf::error{};
 }
 
 caf::expected<std::string> read_file(const std::string& path) {

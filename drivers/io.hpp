@@ -72,8 +72,10 @@ reader decompress(reader src, stage_clock* clock = nullptr);
 caf::expected<std::string> read_all(reader src, std::size_t limit);
 
 /// Replace `path` atomically with `data`: write a temp file beside it, fsync, rename, fsync the
-/// directory.
-caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+/// directory. With `durable` false, no fsync: readers still see the old or the new content, but
+/// a crash may leave the file empty (for data that is rebuilt or dropped after a crash).
+caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                             bool durable = true);
 /// A whole file.
 caf::expected<std::string> read_file(const std::string& path);
 /// mkdir -p.

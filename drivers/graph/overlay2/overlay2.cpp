@@ -33,10 +33,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace berth::graph {
 
@@ -194,7 +197,21 @@ private:
 
 class overlay2_driver final : public driver {
 public:
-  explicit overlay2_driver(std::string home) : home_(std::move(home)) {}
+  explicit overlay2_driver(std::string home) : home_(std::move(home)) {
+    // Layers a crash left in the trash go first; then the purger empties it as layers arrive.
+    for (auto& n : detail::list_names(trash_dir()))
+      trash_.push_back(trash_dir() + "/" + n);
+    purger_ = std::thread{[this] { purge(); }};
+  }
+
+  ~overlay2_driver() override {
+    {
+      std::lock_guard<std::mutex> guard{trash_mu_};
+      stop_ = true;
+    }
+    trash_cv_.notify_all();
+    purger_.join(); // what is left in the trash goes at the next start
+  }
 
   std::string name() const override { return "overlay2"; }
 
@@ -235,7 +252,7 @@ public:
     if (!parent.empty() && !exists(parent))
       return make_error(ec::not_found, "parent layer " + parent + " not found");
     auto init = id + "-init";
-    if (auto err = make_layer(init, parent)) return err;
+    if (auto err = make_layer(init, parent, /*durable=*/false)) return err;
     auto root = mount(init);
     caf::error err;
     if (!root) {
@@ -244,7 +261,7 @@ public:
       err = detail::create_init_files(*root);
       if (auto uerr = unmount(init); !err) err = uerr;
     }
-    if (!err) err = make_layer(id, init);
+    if (!err) err = make_layer(id, init, /*durable=*/false);
     if (!err) write_lower(id);
     if (err) remove(init);
     return err;
@@ -326,7 +343,7 @@ public:
   std::vector<std::string> list() const override {
     std::vector<std::string> out;
     for (auto& n : detail::list_names(home_))
-      if (n != "l" && exists(n)) out.push_back(n);
+      if (n != "l" && n[0] != '.' && exists(n)) out.push_back(n);
     return out;
   }
 
@@ -363,7 +380,7 @@ public:
     std::lock_guard<std::mutex> guard{mu_};
     mounts_.clear();
     for (auto& n : detail::list_names(home_))
-      if (n != "l") unmount_merged(n);
+      if (n != "l" && n[0] != '.') unmount_merged(n);
   }
 
 private:
@@ -379,8 +396,10 @@ private:
     return p ? trim(*p) : std::string{};
   }
 
-  // home/<id>/{diff,work,merged}, link, l/<short>, parent.
-  caf::error make_layer(const std::string& id, const std::string& parent) {
+  // home/<id>/{diff,work,merged}, link, l/<short>, parent. A container's layers (`durable`
+  // false) are written without fsync, as moby's overlay2 writes every layer: a crash loses them
+  // with the container.
+  caf::error make_layer(const std::string& id, const std::string& parent, bool durable = true) {
     if (auto err = detail::check_id(id)) return err;
     if (!parent.empty())
       if (auto err = detail::check_id(parent)) return err;
@@ -398,9 +417,10 @@ private:
         shortname += static_cast<char>(std::toupper(static_cast<unsigned char>(hex[i])));
       if (::symlink(("../" + id + "/diff").c_str(), (home_ + "/l/" + shortname).c_str()) != 0)
         return sys_error("create link for layer " + id);
-      if (auto e = io::write_file_atomic(layer(id) + "/link", shortname, 0644)) return e;
+      if (auto e = io::write_file_atomic(layer(id) + "/link", shortname, 0644, durable)) return e;
       if (!parent.empty())
-        if (auto e = io::write_file_atomic(layer(id) + "/parent", parent + "\n", 0644)) return e;
+        if (auto e = io::write_file_atomic(layer(id) + "/parent", parent + "\n", 0644, durable))
+          return e;
       return {};
     }();
     if (err) remove_files(id);
@@ -409,7 +429,9 @@ private:
 
   // "l/A:l/B:..." for the ancestors of `id`, or "" for a base layer.
   caf::expected<std::string> lower_of(const std::string& id) const {
-    if (auto cached = io::read_file(layer(id) + "/lower")) return trim(*cached);
+    // (a cache: written without fsync, so empty after a crash means "not cached")
+    if (auto cached = io::read_file(layer(id) + "/lower"); cached && !trim(*cached).empty())
+      return trim(*cached);
     std::string lower;
     auto p = parent_of(id);
     for (std::size_t depth = 0; !p.empty(); ++depth) {
@@ -426,7 +448,8 @@ private:
   void write_lower(const std::string& id) {
     if (::access((layer(id) + "/lower").c_str(), F_OK) == 0) return;
     auto lower = lower_of(id);
-    if (lower && !lower->empty()) io::write_file_atomic(layer(id) + "/lower", *lower, 0644);
+    if (lower && !lower->empty())
+      io::write_file_atomic(layer(id) + "/lower", *lower, 0644, /*durable=*/false);
   }
 
   caf::error unmount_merged(const std::string& id) {
@@ -437,10 +460,37 @@ private:
     return {};
   }
 
+  std::string trash_dir() const { return home_ + "/.trash"; }
+
+  // The layer leaves home/ at once (one rename into home/.trash); the purger thread deletes its
+  // files afterwards, so that `docker rm` does not wait for a tree of unlinks.
   caf::error remove_files(const std::string& id) {
     if (auto link = io::read_file(layer(id) + "/link"); link && !trim(*link).empty())
       ::unlink((home_ + "/l/" + trim(*link)).c_str());
-    return io::remove_all(layer(id));
+    auto trashed = trash_dir() + "/" + id + "-" + io::random_hex(4);
+    if (::rename(layer(id).c_str(), trashed.c_str()) != 0) {
+      if (errno == ENOENT) return {};
+      return io::remove_all(layer(id)); // (no trash dir: delete in place)
+    }
+    {
+      std::lock_guard<std::mutex> guard{trash_mu_};
+      trash_.push_back(std::move(trashed));
+    }
+    trash_cv_.notify_one();
+    return {};
+  }
+
+  void purge() {
+    std::unique_lock<std::mutex> lock{trash_mu_};
+    for (;;) {
+      trash_cv_.wait(lock, [this] { return stop_ || !trash_.empty(); });
+      if (stop_) return;
+      auto path = std::move(trash_.front());
+      trash_.pop_front();
+      lock.unlock();
+      io::remove_all(path);
+      lock.lock();
+    }
   }
 
   // The walker for changes(), with the diff dirs of the ancestors opened (nearest first).
@@ -460,6 +510,11 @@ private:
   std::string home_;
   std::mutex mu_;
   std::map<std::string, int> mounts_;
+  std::mutex trash_mu_;
+  std::condition_variable trash_cv_;
+  std::deque<std::string> trash_;
+  bool stop_ = false;
+  std::thread purger_; // last: started once the rest exists
 };
 
 } // namespace
@@ -471,6 +526,7 @@ caf::expected<std::unique_ptr<driver>> make_overlay2(const std::string& home) {
                                            " (the kernel lacks overlayfs, the filesystem is "
                                            "itself overlayfs, or mounting is not permitted)");
   if (auto err = io::mkdir_all(home + "/l", 0700)) return err;
+  if (auto err = io::mkdir_all(home + "/.trash", 0700)) return err;
   return std::unique_ptr<driver>{std::make_unique<overlay2_driver>(home)};
 }
 
