@@ -435,6 +435,26 @@ struct runtime_cmd {
     runtime_run r;
     if (!r.spawn(argv({"delete", "--force", id}), -1, -1, -1)) r.wait();
   }
+  // What `delete` does for a container whose processes are gone, without running the runtime
+  // (which takes tens of milliseconds): remove the cgroups its state.json lists (runc's
+  // "cgroup_paths", in every hierarchy it used) and its state dir. False when that state cannot
+  // be read or a cgroup is still busy: then `delete --force` is needed.
+  bool remove_stopped(const std::string& id) const {
+    auto dir = state + "/" + id;
+    auto text = io::read_file(dir + "/state.json");
+    if (!text) return ::access(dir.c_str(), F_OK) != 0; // no state: nothing to remove
+    boost::system::error_code ec;
+    auto doc = json::parse(*text, ec);
+    if (ec || !doc.is_object()) return false;
+    if (auto* paths = doc.as_object().if_contains("cgroup_paths"); paths && paths->is_object())
+      for (auto& [controller, path] : paths->as_object())
+        if (path.is_string() && ::rmdir(std::string{path.as_string()}.c_str()) != 0 &&
+            errno != ENOENT)
+          return false;
+    std::error_code fs_ec;
+    fs::remove_all(dir, fs_ec);
+    return !fs_ec;
+  }
 };
 
 // The container's cgroup; remove() also deletes the runtime's state and the bundle.
@@ -452,8 +472,11 @@ public:
   caf::error kill_all() override { return inner_->kill_all(); }
   caf::expected<cgroups::usage> read_usage() const override { return inner_->read_usage(); }
   caf::error remove() override {
-    cmd_.remove(id_);
     auto err = inner_->remove();
+    if (!cmd_.remove_stopped(id_)) {
+      cmd_.remove(id_);
+      if (err) err = inner_->remove(); // once the runtime killed what kept it busy
+    }
     std::error_code ec;
     fs::remove_all(bundle_, ec);
     return err;
