@@ -44,6 +44,7 @@ CAF_ADD_ATOM(berth, berth::atom, cleaned, "cleaned")
 CAF_ADD_ATOM(berth, berth::atom, retain, "retain")
 CAF_ADD_ATOM(berth, berth::atom, release, "release")
 CAF_ADD_ATOM(berth, berth::atom, tags, "tags")
+CAF_ADD_ATOM(berth, berth::atom, restored, "restored")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -208,7 +209,13 @@ using container_manager_actor = caf::typed_actor<
     // A container's state changed (it keeps the list current without asking every actor).
     caf::reacts_to<caf::update_atom, container_info>,
     // A container is removed: its name and ID are free.
-    caf::reacts_to<atom::done, std::string>>::extend_with<job_handler_actor>::
+    caf::reacts_to<atom::done, std::string>,
+    // (from a container loaded at start) its restore is over: recovered, started again by its
+    // restart policy, or left as it was.
+    caf::reacts_to<atom::restored, std::string>,
+    // Answers once every container loaded at start is restored (the daemon serves the API only
+    // then, as dockerd's restore).
+    caf::replies_to<atom::restored>::with<bool>>::extend_with<job_handler_actor>::
     extend_with<shutdown_handler_actor>;
 
 /// The HTTP API: its listeners stop at shutdown.

@@ -232,6 +232,7 @@ struct container_actor_state {
   uint64_t timer_seq = 0;
   uint64_t kill_timer = 0;    // SIGKILL after the stop timeout
   uint64_t restart_timer = 0; // the restart back-off
+  bool at_boot = false;       // loaded at start: tell the manager once restored
   std::chrono::milliseconds restart_delay{0};
   bool restart_after_exit = false; // docker restart: start again once stopped
   std::vector<caf::typed_response_promise<job_result>> restart_promises;
@@ -1011,11 +1012,21 @@ caf::result<job_result> handle_job(container_self self, job& j) {
   return fail(make_error(ec::command_not_found, "container: unknown job " + j.name));
 }
 
+// A container loaded at start is restored (cleaned up after a crash, started again by its policy
+// or left as it was): the manager answers the daemon's wait once every one is.
+void restored(container_self self) {
+  auto& st = self->state;
+  if (!std::exchange(st.at_boot, false)) return;
+  self->send(st.manager, atom::restored_v, st.info.id);
+}
+
 container_actor::behavior_type container_behavior(container_self self,
                                                   std::shared_ptr<const container_deps> deps,
                                                   container_manager_actor manager,
-                                                  container_info info, bool recovered) {
+                                                  container_info info, bool recovered,
+                                                  bool at_boot) {
   auto& st = self->state;
+  st.at_boot = at_boot;
   st.deps = std::move(deps);
   st.manager = std::move(manager);
   st.info = std::move(info);
@@ -1062,17 +1073,22 @@ container_actor::behavior_type container_behavior(container_self self,
           s.exit_code = 255;
           s.finished_at_nano = now_nano();
           persist(self);
-          if (restarts_at_boot(st))
+          if (restarts_at_boot(st)) {
             do_start(
-                self, [](const caf::error&) {}, true);
-          else if (st.info.config.host.auto_remove)
-            do_remove(self);
+                self, [self](const caf::error&) { restored(self); }, true);
+            return;
+          }
+          restored(self);
+          if (st.info.config.host.auto_remove) do_remove(self);
         });
     (void)s;
   } else if (st.info.state.status == container_status::exited && restarts_at_boot(st)) {
     // stopped by a daemon shutdown (or before): the policy starts it again, as moby's restore
+    // (restored once that first start is over)
     st.info.state.status = container_status::restarting;
     st.restart_timer = arm_timer(self, std::chrono::milliseconds{0});
+  } else {
+    restored(self);
   }
   return {
       [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },
@@ -1114,13 +1130,17 @@ container_actor::behavior_type container_behavior(container_self self,
           if (st.proc) kill_now(self);
         } else if (n == st.restart_timer && st.restart_timer != 0) {
           st.restart_timer = 0;
-          if (st.info.state.status != container_status::restarting) return;
+          if (st.info.state.status != container_status::restarting) {
+            restored(self);
+            return;
+          }
           do_start(
               self,
               [self](const caf::error& err) {
                 if (err)
                   BLOG(warn, "container")
                       << short_id(self->state.info.id) << ": restart: " << error_message(err);
+                restored(self);
               },
               true);
         }
@@ -1148,9 +1168,9 @@ container_actor::behavior_type container_behavior(container_self self,
 
 container_actor spawn_container(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
                                 container_manager_actor manager, container_info info,
-                                bool recovered) {
+                                bool recovered, bool at_boot) {
   return sys.spawn(container_behavior, std::move(deps), std::move(manager), std::move(info),
-                   recovered);
+                   recovered, at_boot);
 }
 
 } // namespace berth

@@ -64,6 +64,6 @@ caf::expected<container_info> load_container(const std::string& dir);
 /// `recovered`: the daemon restarted while it was running; its leftovers are cleaned first.
 container_actor spawn_container(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
                                 container_manager_actor manager, container_info info,
-                                bool recovered);
+                                bool recovered, bool at_boot = false);
 
 } // namespace berth

@@ -90,6 +90,8 @@ struct manager_state {
   container_manager_options opts;
   std::map<std::string, record> containers; // by ID
   std::map<std::string, std::string> names; // "/name" -> ID (reserved while creating, too)
+  std::set<std::string> restoring;          // loaded at start, restore not over yet
+  std::vector<caf::typed_response_promise<bool>> restore_waiters;
 };
 
 using manager_self = container_manager_actor::stateful_pointer<manager_state>;
@@ -130,11 +132,20 @@ std::string unique_name(const manager_state& st) {
   }
 }
 
-void spawn_record(manager_self self, container_info info, bool recovered) {
+// One container's restore is over (or it went): answer the waiters once none is left.
+void restore_done(manager_self self, const std::string& id) {
+  auto& st = self->state;
+  if (st.restoring.erase(id) == 0 || !st.restoring.empty()) return;
+  for (auto& p : std::exchange(st.restore_waiters, {}))
+    p.deliver(true);
+}
+
+void spawn_record(manager_self self, container_info info, bool recovered, bool at_boot = false) {
   auto& st = self->state;
   auto id = info.id;
   auto name = info.name;
-  auto actor = spawn_container(self->system(), st.opts.deps, self, info, recovered);
+  if (at_boot) st.restoring.insert(id);
+  auto actor = spawn_container(self->system(), st.opts.deps, self, info, recovered, at_boot);
   st.names[name] = id;
   st.containers[id] = record{actor, std::move(info)};
 }
@@ -157,7 +168,7 @@ void load_existing(manager_self self) {
       continue;
     }
     bool recovered = is_running(info->state) || info->state.status == container_status::removing;
-    spawn_record(self, std::move(*info), recovered);
+    spawn_record(self, std::move(*info), recovered, true);
   }
   if (!ids.empty()) BLOG(info, "containers") << "loaded " << st.containers.size() << " containers";
 }
@@ -309,12 +320,20 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
         auto it = self->state.containers.find(info.id);
         if (it != self->state.containers.end()) it->second.info = std::move(info);
       },
+      [self](atom::restored, std::string& id) { restore_done(self, id); },
+      [self](atom::restored) -> caf::result<bool> {
+        auto& st = self->state;
+        if (st.restoring.empty()) return true;
+        st.restore_waiters.push_back(self->make_response_promise<bool>());
+        return st.restore_waiters.back();
+      },
       [self](atom::done, std::string& id) {
         auto& st = self->state;
         auto it = st.containers.find(id);
         if (it == st.containers.end()) return;
         st.names.erase(it->second.info.name);
         st.containers.erase(it);
+        restore_done(self, id);
         self->send(st.opts.images, atom::release_v, id); // its read-write layer is gone
       },
       [self](job& j) -> caf::result<job_result> {

@@ -303,6 +303,16 @@ int run(int argc, char** argv) {
     stop_actors();
     return 1;
   }
+  // As dockerd's restore: containers loaded from disk are cleaned up and the ones whose restart
+  // policy says so started again before the API serves.
+  {
+    caf::scoped_actor self{sys};
+    self->request(*containers, std::chrono::minutes{2}, atom::restored_v)
+        .receive([](bool) {},
+                 [](const caf::error& err) {
+                   BLOG(warn, "daemon") << "containers still restoring: " << error_message(err);
+                 });
+  }
   auto routes = std::make_shared<api::router>();
   api::add_system_routes(*routes, ctx);
   api::add_image_routes(*routes, ctx);

@@ -251,13 +251,8 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_containers_and_restart_recovers) {
     BOOST_TEST(sh("test -e /proc/" + pid).exit_code != 0, "process " + pid + " outlived berthd");
   BOOST_TEST(sh("grep -c ' " + d.data_root + "/' /proc/mounts").out == "0\n");
   berthd again{{"--data-root", d.data_root}};
-  // the restart at boot runs after the API is up (a runtime may take a while)
-  command_result states;
-  for (int i = 0; i < 50; ++i) {
-    states = sh(again.docker("ps -a --format '{{.Names}} {{.State}}'"));
-    if (contains(states.out, "keep running")) break;
-    sh("sleep 0.1");
-  }
+  // as dockerd's restore: the restart at boot is over before the API serves
+  auto states = sh(again.docker("ps -a --format '{{.Names}} {{.State}}'"));
   BOOST_TEST(contains(states.out, "keep running"), states.out + again.log());
   BOOST_TEST(contains(states.out, "once exited"), states.out);
   auto exit_code = sh(again.docker("inspect -f '{{.State.ExitCode}}' once"));
