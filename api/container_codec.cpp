@@ -657,6 +657,43 @@ void decode_ulimits(decoder& d, const element& v, const scope& s, host_config& h
   }
 }
 
+// The HostConfig fields that map straight onto one member of host_config.
+template <class T> using host_member = std::pair<const char*, T host_config::*>;
+constexpr host_member<std::string> host_strings[] = {
+    {"NetworkMode", &host_config::network_mode},   {"CpusetCpus", &host_config::cpuset_cpus},
+    {"CpusetMems", &host_config::cpuset_mems},     {"IpcMode", &host_config::ipc_mode},
+    {"PidMode", &host_config::pid_mode},           {"UTSMode", &host_config::uts_mode},
+    {"CgroupParent", &host_config::cgroup_parent}, {"Runtime", &host_config::runtime},
+};
+constexpr host_member<bool> host_bools[] = {
+    {"AutoRemove", &host_config::auto_remove},
+    {"Privileged", &host_config::privileged},
+    {"ReadonlyRootfs", &host_config::readonly_rootfs},
+};
+constexpr host_member<int64_t> host_integers[] = {
+    {"Memory", &host_config::memory},
+    {"MemorySwap", &host_config::memory_swap},
+    {"MemoryReservation", &host_config::memory_reservation},
+    {"NanoCpus", &host_config::nano_cpus},
+    {"CpuShares", &host_config::cpu_shares},
+    {"CpuPeriod", &host_config::cpu_period},
+    {"CpuQuota", &host_config::cpu_quota},
+    {"ShmSize", &host_config::shm_size},
+};
+constexpr host_member<std::vector<std::string>> host_lists[] = {
+    {"Binds", &host_config::binds},
+    {"SecurityOpt", &host_config::security_opt},
+    {"GroupAdd", &host_config::group_add},
+    {"Dns", &host_config::dns},
+    {"DnsSearch", &host_config::dns_search},
+    {"DnsOptions", &host_config::dns_options},
+    {"ExtraHosts", &host_config::extra_hosts},
+};
+constexpr host_member<std::map<std::string, std::string>> host_maps[] = {
+    {"Sysctls", &host_config::sysctls},
+    {"Tmpfs", &host_config::tmpfs},
+};
+
 /// One field of a HostConfig (with its embedded Resources); false when the key is not one.
 bool decode_host_field(decoder& d, std::string_view k, const element& v, const scope& s,
                        host_parse& p) {
@@ -664,16 +701,33 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
   auto& x = p.extras;
   auto is = [&](const char* name) { return ieq(k, name); };
   auto at = [&](const char* name) { return s.at(name); };
-  if (is("Binds")) {
-    d.strings(v, at("Binds"), h.binds);
-  } else if (is("NetworkMode")) {
-    d.string(v, at("NetworkMode"), h.network_mode);
-  } else if (is("RestartPolicy")) {
+  for (auto& [name, m] : host_strings)
+    if (is(name)) {
+      d.string(v, at(name), h.*m);
+      return true;
+    }
+  for (auto& [name, m] : host_bools)
+    if (is(name)) {
+      d.boolean(v, at(name), h.*m);
+      return true;
+    }
+  for (auto& [name, m] : host_integers)
+    if (is(name)) {
+      d.integer(v, at(name), h.*m);
+      return true;
+    }
+  for (auto& [name, m] : host_lists)
+    if (is(name)) {
+      d.strings(v, at(name), h.*m);
+      return true;
+    }
+  for (auto& [name, m] : host_maps)
+    if (is(name)) {
+      d.string_map(v, at(name), h.*m);
+      return true;
+    }
+  if (is("RestartPolicy")) {
     decode_restart_policy(d, v, s, h);
-  } else if (is("AutoRemove")) {
-    d.boolean(v, at("AutoRemove"), h.auto_remove);
-  } else if (is("Privileged")) {
-    d.boolean(v, at("Privileged"), h.privileged);
   } else if (is("Init")) {
     if (v.is_null()) {
       h.init = -1;
@@ -682,26 +736,14 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
       d.boolean(v, at("Init"), b);
       h.init = b ? 1 : 0;
     }
-  } else if (is("ReadonlyRootfs")) {
-    d.boolean(v, at("ReadonlyRootfs"), h.readonly_rootfs);
   } else if (is("CapAdd")) {
     bool set = false;
     d.strslice(v, h.cap_add, set);
   } else if (is("CapDrop")) {
     bool set = false;
     d.strslice(v, h.cap_drop, set);
-  } else if (is("SecurityOpt")) {
-    d.strings(v, at("SecurityOpt"), h.security_opt);
-  } else if (is("GroupAdd")) {
-    d.strings(v, at("GroupAdd"), h.group_add);
   } else if (is("LogConfig")) {
     decode_log_config(d, v, s, h);
-  } else if (is("Memory")) {
-    d.integer(v, at("Memory"), h.memory);
-  } else if (is("MemorySwap")) {
-    d.integer(v, at("MemorySwap"), h.memory_swap);
-  } else if (is("MemoryReservation")) {
-    d.integer(v, at("MemoryReservation"), h.memory_reservation);
   } else if (is("MemorySwappiness")) {
     if (v.is_null())
       h.memory_swappiness = -1;
@@ -710,18 +752,6 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
   } else if (is("OomKillDisable")) {
     if (v.is_null()) h.oom_kill_disable = false;
     d.boolean(v, at("OomKillDisable"), h.oom_kill_disable);
-  } else if (is("NanoCpus")) {
-    d.integer(v, at("NanoCpus"), h.nano_cpus);
-  } else if (is("CpuShares")) {
-    d.integer(v, at("CpuShares"), h.cpu_shares);
-  } else if (is("CpuPeriod")) {
-    d.integer(v, at("CpuPeriod"), h.cpu_period);
-  } else if (is("CpuQuota")) {
-    d.integer(v, at("CpuQuota"), h.cpu_quota);
-  } else if (is("CpusetCpus")) {
-    d.string(v, at("CpusetCpus"), h.cpuset_cpus);
-  } else if (is("CpusetMems")) {
-    d.string(v, at("CpusetMems"), h.cpuset_mems);
   } else if (is("PidsLimit")) {
     if (v.is_null())
       h.pids_limit = 0;
@@ -729,28 +759,6 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
       d.integer(v, at("PidsLimit"), h.pids_limit);
   } else if (is("Ulimits")) {
     decode_ulimits(d, v, s, h);
-  } else if (is("ShmSize")) {
-    d.integer(v, at("ShmSize"), h.shm_size);
-  } else if (is("Sysctls")) {
-    d.string_map(v, at("Sysctls"), h.sysctls);
-  } else if (is("Tmpfs")) {
-    d.string_map(v, at("Tmpfs"), h.tmpfs);
-  } else if (is("Dns")) {
-    d.strings(v, at("Dns"), h.dns);
-  } else if (is("DnsSearch")) {
-    d.strings(v, at("DnsSearch"), h.dns_search);
-  } else if (is("DnsOptions")) {
-    d.strings(v, at("DnsOptions"), h.dns_options);
-  } else if (is("ExtraHosts")) {
-    d.strings(v, at("ExtraHosts"), h.extra_hosts);
-  } else if (is("IpcMode")) {
-    d.string(v, at("IpcMode"), h.ipc_mode);
-  } else if (is("PidMode")) {
-    d.string(v, at("PidMode"), h.pid_mode);
-  } else if (is("UTSMode")) {
-    d.string(v, at("UTSMode"), h.uts_mode);
-  } else if (is("CgroupParent")) {
-    d.string(v, at("CgroupParent"), h.cgroup_parent);
   } else if (is("ConsoleSize")) {
     if (v.is_null()) return true;
     simdjson::dom::array arr;
@@ -767,8 +775,6 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
       ++i;
     }
     h.console_size = std::move(size);
-  } else if (is("Runtime")) {
-    d.string(v, at("Runtime"), h.runtime);
   } else if (is("PortBindings")) {
     decode_port_bindings(d, v, s, x);
   } else if (is("Links")) {

@@ -24,6 +24,11 @@ struct job {
   std::vector<std::string> args;
   std::map<std::string, std::string> env;
   caf::message input;
+  /// env[key], or `fallback` when unset (as Docker 1.x's Job.Getenv).
+  std::string getenv(const std::string& key, std::string fallback = {}) const {
+    auto it = env.find(key);
+    return it == env.end() ? std::move(fallback) : it->second;
+  }
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, job& x) {

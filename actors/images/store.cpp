@@ -383,6 +383,11 @@ caf::error load(store_state& st) {
       }
     }
   }
+  // A container (64 hex digits) that still exists: <data-root>/containers/<id> is there.
+  auto container_exists = [&](const std::string& id) {
+    return id.size() == 64 && id.find('/') == std::string::npos &&
+           ::access((st.opts.data_root + "/containers/" + id).c_str(), F_OK) == 0;
+  };
   // containers' holds, for the containers that still exist
   for (auto& f : list_dir(st.root + "/mounts")) {
     auto path = mount_file(st, f);
@@ -403,8 +408,7 @@ caf::error load(store_state& st) {
           m.chain.emplace_back(v);
       }
     }
-    if (!ok || f.find(".tmp-") != std::string::npos ||
-        ::access((st.opts.data_root + "/containers/" + f).c_str(), F_OK) != 0) {
+    if (!ok || !container_exists(f)) { // (a temp file's name is longer than an ID)
       ::unlink(path.c_str());
       continue;
     }
@@ -438,8 +442,7 @@ caf::error load(store_state& st) {
     known.insert(l.cache_id);
   auto container_layer = [&](std::string id) {
     if (id.size() > 5 && id.compare(id.size() - 5, 5, "-init") == 0) id.resize(id.size() - 5);
-    return id.size() == 64 && id.find('/') == std::string::npos &&
-           ::access((st.opts.data_root + "/containers/" + id).c_str(), F_OK) == 0;
+    return container_exists(id);
   };
   for (auto& id : drv.list())
     if (!known.count(id) && !container_layer(id)) {
@@ -639,12 +642,19 @@ void say(const pull_ptr& op, std::string id, std::string status, int64_t current
   caf::anon_send(op->sink, progress_message{std::move(id), std::move(status), current, total});
 }
 
+// A pull ("pull <ref>", or "pull -a <repo>") failed: log, end the progress stream, answer.
+template <class Promise>
+void report_pull_failure(const std::string& what, const progress_sink_actor& sink, Promise& rp,
+                         const caf::error& err) {
+  BLOG(info, "image-store") << what << " failed: " << error_message(err);
+  caf::anon_send(sink, atom::done_v, err);
+  rp.deliver(job_result{status_err, err, {}});
+}
+
 void fail_pull(const pull_ptr& op, const caf::error& err) {
   if (op->finished) return;
   op->finished = true;
-  BLOG(info, "image-store") << "pull " << op->ref.str() << " failed: " << error_message(err);
-  caf::anon_send(op->sink, atom::done_v, err);
-  op->rp.deliver(job_result{status_err, err, {}});
+  report_pull_failure("pull " + op->ref.str(), op->sink, op->rp, err);
 }
 
 void start_ready(store_pointer self);
@@ -845,7 +855,7 @@ void on_resolved(store_pointer self, const pull_ptr& op, resolved_image& img, co
   op->chain = chain_ids(op->facts.diff_ids);
   // moby prints the repository path: "latest: Pulling from library/busybox"
   say(op, op->ref.digest.empty() ? op->ref.tag : op->ref.digest, "Pulling from " + op->ref.path);
-  auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+  auto auth = j.getenv("auth");
   std::vector<std::string> wait_msgs;
   for (std::size_t i = 0; i < op->chain.size(); ++i) {
     auto& chain = op->chain[i];
@@ -884,7 +894,7 @@ void on_resolved(store_pointer self, const pull_ptr& op, resolved_image& img, co
 
 void start_pull(store_pointer self, const pull_ptr& op, const job& j, const std::string& platform) {
   op->started_ns = mono_ns();
-  auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+  auto auth = j.getenv("auth");
   self->request(self->state.opts.registry, caf::infinite, atom::resolve_v, op->ref.str(), auth,
                 platform)
       .then([self, op, j](resolved_image& img) { on_resolved(self, op, img, j); },
@@ -928,7 +938,7 @@ caf::result<job_result> pull_job(store_pointer self, job& j) {
     g->rp = self->make_response_promise<job_result>();
     g->j = j;
     g->platform = platform;
-    auto auth = j.env.count("auth") ? j.env.at("auth") : std::string{};
+    auto auth = j.getenv("auth");
     self->request(self->state.opts.registry, caf::infinite, atom::tags_v, g->repo.str(), auth)
         .then(
             [self, g](std::vector<std::string>& tags) {
@@ -936,10 +946,7 @@ caf::result<job_result> pull_job(store_pointer self, job& j) {
               pull_next(self, g);
             },
             [g](caf::error& err) {
-              BLOG(info, "image-store")
-                  << "pull -a " << g->repo.str() << " failed: " << error_message(err);
-              caf::anon_send(g->sink, atom::done_v, err);
-              g->rp.deliver(job_result{status_err, err, {}});
+              report_pull_failure("pull -a " + g->repo.str(), g->sink, g->rp, err);
             });
     return g->rp;
   }
@@ -1450,7 +1457,7 @@ caf::result<job_result> import_job(store_pointer self, job& j) {
   if (!object) return job_result{status_err, object.error(), {}};
   auto body = arg(0);
   auto message = arg(3);
-  auto arch = j.env.count("arch") ? j.env.at("arch") : std::string{"amd64"};
+  auto arch = j.getenv("arch", "amd64");
   auto drv = st.opts.driver;
   auto rp = self->make_response_promise<job_result>();
   run_detached<std::vector<loaded_image>>(

@@ -36,6 +36,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "drivers/exec/native/spec_format.hpp"
 #include "drivers/exec/users.hpp"
 
 #include <cerrno>
@@ -62,21 +63,11 @@ constexpr int report_fd = 4;
 
 // Run as `docker-init -- cmd...` (the oci driver's --init): errors go to stderr.
 bool standalone_init = false;
-constexpr uint64_t spec_magic = 0x31584542; // "BEX1"
+constexpr uint64_t spec_magic = berth::exec::spec_format::magic;
 constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Flags of the encoded spec (mirrors native.cpp).
-enum spec_flag : uint64_t {
-  flag_tty = 1,
-  flag_init = 2,
-  flag_privileged = 4,
-  flag_readonly_rootfs = 8,
-  flag_no_new_privileges = 16,
-  flag_new_net = 32,
-  flag_host_pid = 64,
-  flag_host_ipc = 128,
-  flag_host_uts = 256,
-};
+using spec_flag = berth::exec::spec_format::flag;
+using namespace berth::exec::spec_format; // the flag_* names
 
 struct rlimit_spec {
   int resource;

@@ -23,9 +23,9 @@
 // which changes nothing here: the helper is berthd's own child). No PR_SET_PDEATHSIG: containers
 // outlive a daemon crash, and the restarted daemon kills leftovers through their cgroups.
 //
-// Spec encoding on fd 3 (native-endian, mirrored by the helper's reader): u64 magic "BEX1", then
-// strings as u64 length + bytes, lists as u64 count + items, in the order of `encode` below.
+// Spec encoding on fd 3: see spec_format.hpp, in the order of `encode` below.
 #include "drivers/exec/driver.hpp"
+#include "drivers/exec/native/spec_format.hpp"
 #include "drivers/io.hpp"
 
 #include "messages/error.hpp"
@@ -79,20 +79,10 @@ constexpr auto helper_setup_timeout = 60s;
 // The child's fds are renumbered to >= this before clone3, so its dup2s to 0-4 never collide.
 constexpr int first_free_fd = 5;
 
-constexpr uint64_t spec_magic = 0x31584542; // "BEX1"
+constexpr uint64_t spec_magic = berth::exec::spec_format::magic;
 
-// Flags of the encoded spec (mirrored by the helper).
-enum spec_flag : uint64_t {
-  flag_tty = 1,
-  flag_init = 2,
-  flag_privileged = 4,
-  flag_readonly_rootfs = 8,
-  flag_no_new_privileges = 16,
-  flag_new_net = 32,
-  flag_host_pid = 64,
-  flag_host_ipc = 128,
-  flag_host_uts = 256,
-};
+using spec_flag = berth::exec::spec_format::flag;
+using namespace berth::exec::spec_format; // the flag_* names
 
 // Renumber a child's fd to >= first_free_fd (CLOEXEC), so dup2 onto 0-4 cannot clobber another.
 caf::error raise_fd(unique_fd& f) {

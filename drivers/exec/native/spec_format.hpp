@@ -1,0 +1,26 @@
+// The spec berthd sends berth-exec on fd 3 (native.cpp encodes it, berth_exec.cpp decodes it):
+// native-endian, a u64 magic, then strings as u64 length + bytes and lists as u64 count + items,
+// in the order of native.cpp's `encode`. Plain C++ (berth-exec links no CAF).
+#pragma once
+
+#include <cstdint>
+
+namespace berth::exec::spec_format {
+
+/// "BEX2": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
+constexpr uint64_t magic = 0x32584542;
+
+/// The flags word.
+enum flag : uint64_t {
+  flag_tty = 1,
+  flag_init = 2,
+  flag_privileged = 4,
+  flag_readonly_rootfs = 8,
+  flag_no_new_privileges = 16,
+  flag_new_net = 32,
+  flag_host_pid = 64,
+  flag_host_ipc = 128,
+  flag_host_uts = 256,
+};
+
+} // namespace berth::exec::spec_format
