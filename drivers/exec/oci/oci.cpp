@@ -532,8 +532,9 @@ caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& sp
   auto config = bundle_config(spec, helper_);
   if (!config) return config.error();
   auto bundle = bundles_ + "/" + spec.id;
-  // Leftovers of an earlier run of this container (a daemon crash) go first.
-  cmd_.remove(spec.id);
+  // Leftovers of an earlier run of this container (a daemon crash) go first; the runtime is run
+  // for that only when it has state for the ID.
+  if (::access((cmd_.state + "/" + spec.id).c_str(), F_OK) == 0) cmd_.remove(spec.id);
   std::error_code ec;
   fs::remove_all(bundle, ec);
   if (::mkdir(bundle.c_str(), 0700) != 0) return sys_error("create bundle " + bundle);
