@@ -16,7 +16,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace berth::io {
@@ -354,6 +359,86 @@ caf::error sync_dir(const std::string& path) {
   ::fsync(fd);
   ::close(fd);
   return {};
+}
+
+namespace {
+
+// One thread for every deferred fsync of the process, started at the first one. It drains its
+// queue before the process exits (the static's destructor).
+class deferred_syncer {
+public:
+  ~deferred_syncer() {
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      stop_ = true;
+    }
+    work_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void add(const std::string& path) {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!queued_.insert(path).second) return;
+    queue_.push_back(path);
+    ++added_;
+    if (!thread_.joinable()) thread_ = std::thread{[this] { run(); }};
+    work_.notify_one();
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> lock{mu_};
+    auto target = added_;
+    done_cv_.wait(lock, [&] { return done_ >= target; });
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> lock{mu_};
+    while (true) {
+      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return; // stopping, and nothing left
+      auto path = std::move(queue_.front());
+      queue_.pop_front();
+      queued_.erase(path); // a write from now on queues it again
+      lock.unlock();
+      sync_file(path);
+      lock.lock();
+      ++done_;
+      done_cv_.notify_all();
+    }
+  }
+
+  static void sync_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return; // removed meanwhile
+    ::fsync(fd);
+    ::close(fd);
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) sync_dir(path.substr(0, slash));
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_, done_cv_;
+  std::deque<std::string> queue_;
+  std::unordered_set<std::string> queued_;
+  uint64_t added_ = 0, done_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+deferred_syncer& syncer() {
+  static deferred_syncer instance;
+  return instance;
+}
+
+} // namespace
+
+void sync_later(const std::string& path) {
+  syncer().add(path);
+}
+
+void sync_pending() {
+  syncer().wait();
 }
 
 caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode,

@@ -76,6 +76,13 @@ caf::expected<std::string> read_all(reader src, std::size_t limit);
 /// a crash may leave the file empty (for data that is rebuilt or dropped after a crash).
 caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
                              bool durable = true);
+/// Queues `path` (a file just written with `durable` false) for an fsync, and one of its
+/// directory, on a background thread: the caller does not wait for the disk. The rename already
+/// made the content visible, so a daemon crash loses nothing; a power loss may lose the writes of
+/// the last few milliseconds. A path queued twice is synced once. Missing files are skipped.
+void sync_later(const std::string& path);
+/// Waits until every path queued so far is synced (at shutdown, and in tests).
+void sync_pending();
 /// A whole file.
 caf::expected<std::string> read_file(const std::string& path);
 /// mkdir -p.

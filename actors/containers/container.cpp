@@ -168,7 +168,13 @@ caf::error save_container(const std::string& dir, const container_info& info) {
   auto copy = info;
   if (auto err = sink(config_magic, config_version, copy))
     return make_error(ec::system, "serialize the container config: " + caf::to_string(err));
-  return io::write_file_atomic(dir + "/config.bin", std::string{buf.begin(), buf.end()});
+  // Visible at once (a daemon crash loses nothing), synced in the background: a verb's answer
+  // does not wait for the disk.
+  auto path = dir + "/config.bin";
+  if (auto err = io::write_file_atomic(path, std::string{buf.begin(), buf.end()}, 0644, false))
+    return err;
+  io::sync_later(path);
+  return {};
 }
 
 caf::expected<container_info> load_container(const std::string& dir) {

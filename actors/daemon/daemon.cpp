@@ -15,6 +15,7 @@
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
+#include "drivers/io.hpp"
 #include "messages/defaults.hpp"
 
 #include <caf/actor_system.hpp>
@@ -420,6 +421,7 @@ int run(int argc, char** argv) {
   server->stop();
   stop_actors();
   caf::anon_send_exit(api_handle, caf::exit_reason::user_shutdown);
+  io::sync_pending(); // the states written last reach the disk before the exit
   BLOG(info, "daemon") << "daemon shutdown complete";
   return 0;
 }

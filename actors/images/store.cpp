@@ -1609,8 +1609,10 @@ image_store_actor::behavior_type store_impl(store_pointer self) {
           for (auto& c : img.chain)
             chain.emplace_back(c);
           doc["Chain"] = std::move(chain);
-          if (auto err = io::write_file_atomic(mount_file(st, container), json::serialize(doc)))
-            return err;
+          // The hold is synced in the background, as the container's own config is.
+          auto path = mount_file(st, container);
+          if (auto err = io::write_file_atomic(path, json::serialize(doc), 0644, false)) return err;
+          io::sync_later(path);
           for (auto& c : img.chain)
             ++st.layers[c].refs;
           st.mounts.emplace(container, mount_rec{*id, img.chain});

@@ -10,6 +10,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -330,6 +331,61 @@ BOOST_AUTO_TEST_CASE(cleanup_unmounts) {
     BOOST_CHECK(exists(*again + "/etc/passwd"));
     BOOST_CHECK(!f.d->unmount("c1"));
   }
+}
+
+// Each entry under `dir`: path, type and mode, owner, size (or link target), mtime.
+std::map<std::string, std::string> tree_of(const std::string& dir, const std::string& rel = "") {
+  std::map<std::string, std::string> out;
+  auto* d = ::opendir((dir + rel).c_str());
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    auto path = rel + "/" + n;
+    struct stat st;
+    if (::lstat((dir + path).c_str(), &st) != 0) continue;
+    std::ostringstream line;
+    line << std::oct << st.st_mode << std::dec << " " << st.st_uid << ":" << st.st_gid << " "
+         << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec << " ";
+    if (S_ISLNK(st.st_mode)) {
+      char target[256] = {};
+      line << "-> " << std::string(target, ::readlink((dir + path).c_str(), target, 255));
+    } else if (!S_ISDIR(st.st_mode)) {
+      line << st.st_size;
+    }
+    out[path] = line.str();
+    if (S_ISDIR(st.st_mode)) out.merge(tree_of(dir, path));
+  }
+  ::closedir(d);
+  return out;
+}
+
+// overlay2: the first container of an image makes its init layer through a mount; the next get
+// a copy of it (home/.init/<image layer>), which goes with the image layer.
+BOOST_AUTO_TEST_CASE(init_layers_of_one_image_are_alike) {
+  auto names = available_drivers();
+  if (std::find(names.begin(), names.end(), "overlay2") == names.end()) return;
+  fixture f{"overlay2"};
+  apply3(*f.d);
+  auto home = f.root.path + "/overlay2";
+  BOOST_REQUIRE(!f.d->create_rw("c1", "L3"));
+  BOOST_REQUIRE(exists(home + "/.init/L3/etc/resolv.conf"));
+  BOOST_REQUIRE(!f.d->create_rw("c2", "L3"));
+  auto first = tree_of(home + "/c1-init/diff");
+  auto second = tree_of(home + "/c2-init/diff");
+  BOOST_CHECK(first.count("/etc/resolv.conf") && first.count("/.dockerenv"));
+  BOOST_CHECK(!first.count("/etc/hosts")); // the image's own, kept
+  std::string dump;
+  for (auto& [p, l] : first)
+    dump += "\n" + p + " " + l + " | " + (second.count(p) ? second[p] : "-");
+  BOOST_CHECK_MESSAGE(first == second, dump);
+  auto root = f.d->mount("c2");
+  BOOST_REQUIRE(root);
+  BOOST_CHECK(exists(*root + "/dev/console") && exists(*root + "/etc/passwd"));
+  BOOST_CHECK(!f.d->unmount("c2"));
+  for (auto id : {"c1", "c1-init", "c2", "c2-init", "L3"})
+    BOOST_CHECK(!f.d->remove(id));
+  BOOST_CHECK(!exists(home + "/.init/L3"));
 }
 
 BOOST_AUTO_TEST_CASE(driver_selection) {

@@ -107,4 +107,20 @@ BOOST_AUTO_TEST_CASE(atomic_write_replaces_the_file) {
   BOOST_TEST(io::random_hex().size() == 64u);
 }
 
+// Writes that are visible at once and synced by the background thread (container states).
+BOOST_AUTO_TEST_CASE(deferred_sync) {
+  char tmpl[] = "/tmp/berth-io-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto path = dir + "/state";
+  for (auto v : {"one", "two", "three"}) {
+    BOOST_REQUIRE(!io::write_file_atomic(path, v, 0644, /*durable=*/false));
+    io::sync_later(path); // queued once while pending
+  }
+  io::sync_later(dir + "/missing"); // skipped
+  io::sync_pending();
+  io::sync_pending(); // nothing pending: returns at once
+  BOOST_TEST(*io::read_file(path) == "three");
+  BOOST_TEST(!io::remove_all(dir));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,20 +4,22 @@
 //
 // Its fds on entry (see native/native.cpp for the parent's side):
 //   0-2  the container's stdio (pipes, or /dev/null; with a tty we replace them with the pty)
-//   3    the spec, read to EOF (berthd sends it after it moved us into the container's cgroup,
-//        then shuts its side down for writing); with a tty we send the pty master back on it
+//   3    the spec (its byte count, then the spec), then one byte once berthd has moved us into
+//        the container's cgroup (we set the container up meanwhile); with a tty we send the pty
+//        master back on it
 //   4    the error pipe: kept CLOEXEC, so EOF without data tells berthd the command was exec'd;
 //        on failure one report ('I' = the command cannot be exec'd, 'S' = setup failed, then the
 //        message in runc's wording) and exit.
 //
-// The setup, in order: cgroup namespace; private mounts; rootfs bind-mounted onto itself; the
+// The setup, in order: private mounts; rootfs bind-mounted onto itself; the
 // sources of bind mounts cloned (open_tree) while the host's tree is visible; pivot_root; /proc,
 // /sys, /dev (nodes, pts, shm, mqueue), the spec's mounts, all created inside the new
 // root (so symlinks in the image cannot lead out of it); hostname, sysctls, rlimits, lo up; the
 // user from the container's /etc/passwd and /etc/group; the workdir; the console (a pty of the
 // container's devpts); masked and read-only paths,
-// read-only rootfs; session and controlling tty; capabilities, uid/gid, no_new_privs; then either
-// exec the command, or (init) fork it and stay as a reaping, signal-forwarding PID 1.
+// read-only rootfs; berthd's go, then the cgroup namespace; session and controlling tty;
+// capabilities, uid/gid, no_new_privs; then either exec the command, or (init) fork it and stay as
+// a reaping, signal-forwarding PID 1.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -155,16 +157,24 @@ struct decoder {
   }
 };
 
-spec read_spec() {
-  std::string data;
-  char buf[16384];
-  for (;;) {
-    auto n = ::read(spec_fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("read spec");
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
+// Exactly `n` bytes from berthd.
+void read_exact(char* p, size_t n, const char* what) {
+  while (n > 0) {
+    auto r = ::read(spec_fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(what);
+    if (r == 0) report('S', std::string{what} + ": berthd gave up");
+    p += r;
+    n -= static_cast<size_t>(r);
   }
+}
+
+spec read_spec() {
+  uint64_t size = 0;
+  read_exact(reinterpret_cast<char*>(&size), sizeof size, "read spec");
+  if (size > (uint64_t{64} << 20)) report('S', "malformed spec");
+  std::string data(size, '\0');
+  read_exact(data.data(), data.size(), "read spec");
   decoder d{data.data(), data.data() + data.size()};
   if (d.u64() != spec_magic) report('S', "malformed spec");
   spec s;
@@ -668,8 +678,6 @@ int main(int argc, char** argv) {
   ::umask(0);
   auto s = read_spec();
 
-  // Our own cgroup namespace, now that berthd has put us into the container's cgroup.
-  if (::unshare(CLONE_NEWCGROUP) != 0) fail("unshare cgroup namespace");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("make / private");
   do_mount(s.rootfs.c_str(), s.rootfs, nullptr, MS_BIND | MS_REC);
 
@@ -714,11 +722,17 @@ int main(int argc, char** argv) {
   auto user = resolve_user(s.user, s.additional_groups);
   mkdir_all(s.cwd, 0755); // owned by root, as moby's SetupWorkingDirectory makes it
   if (s.has(flag_tty)) open_console(user);
-  ::close(spec_fd);
   mask_paths(s);
   if (s.has(flag_readonly_rootfs))
     do_mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags("/"));
   if (::chdir(s.cwd.c_str()) != 0) fail("chdir " + s.cwd);
+
+  // berthd's go: it has moved us into the container's cgroup (while we did the above). Our own
+  // cgroup namespace is rooted there.
+  char go = 0;
+  read_exact(&go, 1, "wait for the container's cgroup");
+  ::close(spec_fd);
+  if (::unshare(CLONE_NEWCGROUP) != 0) fail("unshare cgroup namespace");
 
   if (::setsid() < 0) fail("setsid");
   if (s.has(flag_tty) && ::ioctl(0, TIOCSCTTY, 0) != 0) fail("set controlling tty");

@@ -172,7 +172,9 @@ caf::expected<std::string> encode(const process_spec& spec) {
   }
   e.strs(masked_paths(spec));
   e.strs(readonly_paths(spec));
-  return std::move(e.out);
+  encoder framed; // the byte count first: the helper reads the spec, then waits for the go
+  framed.u64(e.out.size());
+  return framed.out + e.out;
 }
 
 // The clone3 argument block (linux/sched.h's struct clone_args, which clashes with <sched.h>).
@@ -358,17 +360,6 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     return make_error(ec::invalid_argument, "rootfs must be an absolute path: " + spec.rootfs);
   auto payload = encode(spec);
   if (!payload) return payload.error();
-  // The container's cgroup, with its limits, before anything runs in it.
-  std::unique_ptr<cgroups::group> group;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto g = cgroups_->open(spec.cgroup_parent, spec.id);
-    if (!g) return g.error();
-    group = std::move(*g);
-  }
-  group_guard cleanup{group.get()};
-  if (auto err = group->apply(spec.resources)) return err;
-
   // Stdio: the child's ends (renumbered >= 5) and the caller's ends.
   auto proc = std::make_unique<process>();
   unique_fd child_in, child_out, child_err;
@@ -433,19 +424,34 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     kill_and_reap(pidfd_owner.fd);
     return err;
   };
-  if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
+  // The spec goes first: the helper sets the container up while we make its cgroup.
+  auto send_all = [&](const char* data, size_t left) {
+    while (left > 0) {
+      auto n = ::send(spec_mine.fd, data, left, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return false; // the helper died: its report (or its silence) says why
+      data += n;
+      left -= static_cast<size_t>(n);
+    }
+    return true;
+  };
+  bool sent = send_all(payload->data(), payload->size());
 
-  // The spec; the helper has been waiting for it, now confined to its cgroup.
-  const char* data = payload->data();
-  size_t left = payload->size();
-  while (left > 0) {
-    auto n = ::send(spec_mine.fd, data, left, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break; // the helper died: its report (or its silence) says why
-    data += n;
-    left -= static_cast<size_t>(n);
+  // The container's cgroup, with its limits. The helper waits for the go below before it
+  // enters its cgroup namespace and runs the command, so nothing of the container's runs outside.
+  std::unique_ptr<cgroups::group> group;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto g = cgroups_->open(spec.cgroup_parent, spec.id);
+    if (!g) return fail(g.error());
+    group = std::move(*g);
   }
-  ::shutdown(spec_mine.fd, SHUT_WR); // EOF for the helper; with a tty it sends the pty back
+  group_guard cleanup{group.get()};
+  if (auto err = group->apply(spec.resources)) return fail(std::move(err));
+  if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
+  const char go = 'G';
+  sent = sent && send_all(&go, 1);
+  ::shutdown(spec_mine.fd, SHUT_WR); // with a tty, the helper sends the pty back
 
   auto report = read_report(report_mine.fd);
   if (!report) return fail(report.error());
@@ -457,7 +463,7 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     if (msg.empty()) msg = "container setup failed";
     return fail(make_error(kind == 'I' ? ec::invalid_argument : ec::system, std::move(msg)));
   }
-  if (left > 0) return fail(make_error(ec::system, "container setup failed: the helper exited"));
+  if (!sent) return fail(make_error(ec::system, "container setup failed: the helper exited"));
   if (spec.tty) {
     if (auto err = io::receive_fd(spec_mine.fd, mine_pty))
       return fail(make_error(ec::system, "container setup failed: no pty from the helper: " +

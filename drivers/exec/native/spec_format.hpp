@@ -1,14 +1,16 @@
 // The spec berthd sends berth-exec on fd 3 (native.cpp encodes it, berth_exec.cpp decodes it):
-// native-endian, a u64 magic, then strings as u64 length + bytes and lists as u64 count + items,
-// in the order of native.cpp's `encode`. Plain C++ (berth-exec links no CAF).
+// a u64 byte count, then the spec: native-endian, a u64 magic, then strings as u64 length + bytes
+// and lists as u64 count + items, in the order of native.cpp's `encode`. One byte follows later,
+// once berthd has moved the helper into the container's cgroup. Plain C++ (berth-exec links no
+// CAF).
 #pragma once
 
 #include <cstdint>
 
 namespace berth::exec::spec_format {
 
-/// "BEX2": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
-constexpr uint64_t magic = 0x32584542;
+/// "BEX3": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
+constexpr uint64_t magic = 0x33584542;
 
 /// The flags word.
 enum flag : uint64_t {

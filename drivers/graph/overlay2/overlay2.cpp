@@ -12,6 +12,9 @@
 //   home/<id>/work/         overlayfs workdir
 //   home/<id>/merged/       mount point of the stacked view
 //   home/<id>/tar-split     the tar-split record of an image layer (drivers/graph/archive.cpp)
+//   home/.init/<id>/        the init layer's files for containers of the image layer <id> (a
+//                           copy of the first one's, made through a mount; the next are copies)
+//   home/.trash/            removed layers, deleted by a background thread
 // Mounts use absolute lowerdir paths under home/l; a stack whose options exceed a page fails.
 #include "drivers/graph/detail.hpp"
 #include "drivers/graph/driver.hpp"
@@ -195,6 +198,63 @@ private:
   std::set<std::pair<dev_t, ino_t>> seen_;
 };
 
+// Copies the tree under `from` into the existing dir `to`: dirs, files, symlinks, with modes,
+// owners, times and xattrs (overlay's own trusted.overlay.* aside). For small trees only.
+caf::error copy_tree(const std::string& from, const std::string& to) {
+  auto copy_meta = [](const std::string& src, const std::string& dst,
+                      const struct stat& st) -> caf::error {
+    if (::lchown(dst.c_str(), st.st_uid, st.st_gid) != 0) return sys_error("chown " + dst);
+    if (!S_ISLNK(st.st_mode) && ::chmod(dst.c_str(), st.st_mode & 07777) != 0)
+      return sys_error("chmod " + dst);
+    char names[4096];
+    auto n = ::llistxattr(src.c_str(), names, sizeof names);
+    for (ssize_t off = 0; n > 0 && off < n;
+         off += static_cast<ssize_t>(std::strlen(names + off)) + 1) {
+      const char* name = names + off;
+      if (std::strncmp(name, "trusted.overlay.", 16) == 0) continue;
+      char value[4096];
+      auto len = ::lgetxattr(src.c_str(), name, value, sizeof value);
+      if (len >= 0 && ::lsetxattr(dst.c_str(), name, value, static_cast<size_t>(len), 0) != 0)
+        return sys_error("set xattr " + std::string{name} + " on " + dst);
+    }
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+      return sys_error("set times of " + dst);
+    return {};
+  };
+  unique_fd dir{::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!dir) return sys_error("open " + from);
+  auto names = list_fd(dir.fd); // dot files too (.dockerenv)
+  if (!names) return names.error();
+  for (auto& name : *names) {
+    auto src = from + "/" + name, dst = to + "/" + name;
+    struct stat st;
+    if (::lstat(src.c_str(), &st) != 0) return sys_error("stat " + src);
+    if (S_ISDIR(st.st_mode)) {
+      if (::mkdir(dst.c_str(), 0700) != 0) return sys_error("create " + dst);
+      if (auto err = copy_tree(src, dst)) return err;
+    } else if (S_ISREG(st.st_mode)) {
+      auto data = io::read_file(src);
+      if (!data) return data.error();
+      unique_fd fd{::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
+      if (!fd) return sys_error("create " + dst);
+      if (!data->empty() &&
+          ::write(fd.fd, data->data(), data->size()) != static_cast<ssize_t>(data->size()))
+        return sys_error("write " + dst);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+      auto len = ::readlink(src.c_str(), target.data(), target.size());
+      if (len < 0) return sys_error("read link " + src);
+      target.resize(static_cast<std::size_t>(len));
+      if (::symlink(target.c_str(), dst.c_str()) != 0) return sys_error("create " + dst);
+    } else {
+      return make_error(ec::unspecified, "cannot copy the special file " + src);
+    }
+    if (auto err = copy_meta(src, dst, st)) return err;
+  }
+  return {};
+}
+
 class overlay2_driver final : public driver {
 public:
   explicit overlay2_driver(std::string home) : home_(std::move(home)) {
@@ -253,14 +313,7 @@ public:
       return make_error(ec::not_found, "parent layer " + parent + " not found");
     auto init = id + "-init";
     if (auto err = make_layer(init, parent, /*durable=*/false)) return err;
-    auto root = mount(init);
-    caf::error err;
-    if (!root) {
-      err = root.error();
-    } else {
-      err = detail::create_init_files(*root);
-      if (auto uerr = unmount(init); !err) err = uerr;
-    }
+    auto err = make_init_files(init, parent);
     if (!err) err = make_layer(id, init, /*durable=*/false);
     if (!err) write_lower(id);
     if (err) remove(init);
@@ -268,7 +321,18 @@ public:
   }
 
   caf::expected<std::string> mount(const std::string& id) override {
+    return mount_layer(id, false);
+  }
+
+  // `scratch`: a mount whose writes need no sync at its unmount (overlay's "volatile": an
+  // unmount otherwise syncs the whole upper filesystem). For the init layer, written once.
+  caf::expected<std::string> mount_layer(const std::string& id, bool scratch) {
     if (!exists(id)) return not_found(id);
+    {
+      // One overlay per upperdir: the previous one of this layer must be gone.
+      std::unique_lock<std::mutex> lock{trash_mu_};
+      released_cv_.wait(lock, [&] { return releasing_.count(id) == 0; });
+    }
     std::lock_guard<std::mutex> guard{mu_};
     auto& count = mounts_[id];
     auto lower = lower_of(id);
@@ -296,6 +360,7 @@ public:
       start = colon + 1;
     }
     auto opts = "lowerdir=" + lowers + ",upperdir=" + diff(id) + ",workdir=" + layer(id) + "/work";
+    if (scratch) opts += ",volatile";
     if (opts.size() >= static_cast<std::size_t>(::getpagesize()) - 1) {
       mounts_.erase(id);
       return make_error(ec::unspecified,
@@ -322,7 +387,7 @@ public:
     if (it == mounts_.end()) return {};
     if (--it->second > 0) return {};
     mounts_.erase(it);
-    return unmount_merged(id);
+    return release_merged(id);
   }
 
   caf::error remove(const std::string& id) override {
@@ -332,6 +397,7 @@ public:
       mounts_.erase(id);
     }
     if (auto err = unmount_merged(id)) return err;
+    to_trash(init_template(id)); // before the layer: an ID is never reused with a stale copy
     return remove_files(id);
   }
 
@@ -460,30 +526,90 @@ private:
     return {};
   }
 
+  // The last unmount of a layer: detached at once, while the end of the overlay's superblock,
+  // where overlayfs syncs the whole upper filesystem, happens on the purger thread (it closes the
+  // last reference), so that a container's exit does not wait for the disk.
+  caf::error release_merged(const std::string& id) {
+    auto merged = layer(id) + "/merged";
+    if (!is_overlay_mounted(merged)) return {};
+    unique_fd pin{::open(merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    if (!pin || ::umount2(merged.c_str(), MNT_DETACH) != 0) return unmount_merged(id);
+    {
+      std::lock_guard<std::mutex> guard{trash_mu_};
+      releases_.emplace_back(id, pin.release());
+      ++releasing_[id];
+    }
+    trash_cv_.notify_one();
+    return {};
+  }
+
   std::string trash_dir() const { return home_ + "/.trash"; }
+  std::string init_template(const std::string& parent) const { return home_ + "/.init/" + parent; }
+
+  // The init layer's files (detail::create_init_files) depend on the image alone. The first
+  // container of an image makes them through an overlay mount of its init layer; a copy of that
+  // diff is kept, and the next containers get a copy of it, with no mount (a mount and an
+  // unmount cost milliseconds: the unmount syncs the upper filesystem).
+  caf::error make_init_files(const std::string& init, const std::string& parent) {
+    auto tpl = init_template(parent);
+    if (!parent.empty() && ::access(tpl.c_str(), F_OK) == 0) {
+      if (!copy_tree(tpl, diff(init))) return {};
+      io::remove_all(diff(init)); // a failed copy: start over through the mount
+      if (::mkdir(diff(init).c_str(), 0755) != 0) return sys_error("create layer " + init);
+    }
+    auto root = mount_layer(init, true);
+    if (!root) return root.error();
+    auto err = detail::create_init_files(*root);
+    if (auto uerr = unmount(init); !err) err = uerr;
+    if (err) return err;
+    // The volatile mount's marker would refuse a later mount of this work dir.
+    io::remove_all(layer(init) + "/work/work/incompat");
+    if (parent.empty()) return {};
+    // The copy is made aside (in the trash dir: a crash leaves nothing behind), then renamed.
+    auto tmp = trash_dir() + "/init-" + io::random_hex(8);
+    if (::mkdir(tmp.c_str(), 0755) == 0 && !copy_tree(diff(init), tmp) &&
+        ::rename(tmp.c_str(), tpl.c_str()) == 0)
+      return {};
+    to_trash(tmp); // (another container of this image made it first)
+    return {};
+  }
+
+  // Moves `path` into the trash for the purger; false (errno set) when it cannot.
+  bool to_trash(const std::string& path) {
+    auto trashed = trash_dir() + "/" + io::random_hex(8);
+    if (::rename(path.c_str(), trashed.c_str()) != 0) return false;
+    {
+      std::lock_guard<std::mutex> guard{trash_mu_};
+      trash_.push_back(std::move(trashed));
+    }
+    trash_cv_.notify_one();
+    return true;
+  }
 
   // The layer leaves home/ at once (one rename into home/.trash); the purger thread deletes its
   // files afterwards, so that `docker rm` does not wait for a tree of unlinks.
   caf::error remove_files(const std::string& id) {
     if (auto link = io::read_file(layer(id) + "/link"); link && !trim(*link).empty())
       ::unlink((home_ + "/l/" + trim(*link)).c_str());
-    auto trashed = trash_dir() + "/" + id + "-" + io::random_hex(4);
-    if (::rename(layer(id).c_str(), trashed.c_str()) != 0) {
-      if (errno == ENOENT) return {};
+    if (!to_trash(layer(id)) && errno != ENOENT)
       return io::remove_all(layer(id)); // (no trash dir: delete in place)
-    }
-    {
-      std::lock_guard<std::mutex> guard{trash_mu_};
-      trash_.push_back(std::move(trashed));
-    }
-    trash_cv_.notify_one();
     return {};
   }
 
   void purge() {
     std::unique_lock<std::mutex> lock{trash_mu_};
     for (;;) {
-      trash_cv_.wait(lock, [this] { return stop_ || !trash_.empty(); });
+      trash_cv_.wait(lock, [this] { return stop_ || !trash_.empty() || !releases_.empty(); });
+      if (!releases_.empty()) { // first, and even when stopping
+        auto [id, fd] = std::move(releases_.front());
+        releases_.pop_front();
+        lock.unlock();
+        ::close(fd); // the overlay ends here
+        lock.lock();
+        if (--releasing_[id] == 0) releasing_.erase(id);
+        released_cv_.notify_all();
+        continue;
+      }
       if (stop_) return;
       auto path = std::move(trash_.front());
       trash_.pop_front();
@@ -513,6 +639,9 @@ private:
   std::mutex trash_mu_;
   std::condition_variable trash_cv_;
   std::deque<std::string> trash_;
+  std::deque<std::pair<std::string, int>> releases_; // layer, its detached overlay's last fd
+  std::map<std::string, int> releasing_;
+  std::condition_variable released_cv_;
   bool stop_ = false;
   std::thread purger_; // last: started once the rest exists
 };
@@ -527,6 +656,7 @@ caf::expected<std::unique_ptr<driver>> make_overlay2(const std::string& home) {
                                            "itself overlayfs, or mounting is not permitted)");
   if (auto err = io::mkdir_all(home + "/l", 0700)) return err;
   if (auto err = io::mkdir_all(home + "/.trash", 0700)) return err;
+  if (auto err = io::mkdir_all(home + "/.init", 0700)) return err;
   return std::unique_ptr<driver>{std::make_unique<overlay2_driver>(home)};
 }
 
