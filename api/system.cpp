@@ -1,5 +1,6 @@
 #include "api/system.hpp"
 
+#include "actors/daemon/config.hpp"
 #include "actors/engine.hpp"
 #include "actors/events.hpp"
 #include "actors/log.hpp"
@@ -247,8 +248,14 @@ std::string encode_info(const system_info& info) {
   out["ServerVersion"] = version_string();
   out["ClusterStore"] = "";
   out["ClusterAdvertise"] = "";
-  out["Runtimes"] = json::object{};
-  out["DefaultRuntime"] = cfg.exec_driver;
+  json::object runtimes;
+  for (auto& [name, rt] : config::runtimes(cfg)) {
+    json::object o{{"path", rt.path.empty() ? "berth-exec" : rt.path}};
+    if (!rt.args.empty()) o["runtimeArgs"] = strings(rt.args);
+    runtimes[name] = std::move(o);
+  }
+  out["Runtimes"] = std::move(runtimes);
+  out["DefaultRuntime"] = config::default_runtime(cfg);
   out["Swarm"] = json::object{{"NodeID", ""},
                               {"NodeAddr", ""},
                               {"LocalNodeState", "inactive"},

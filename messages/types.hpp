@@ -112,6 +112,12 @@ struct daemon_config {
   std::vector<std::string> storage_opts;
   std::string exec_driver = "native";
   std::vector<std::string> exec_opts;
+  // OCI runtimes besides runc: "name=path" (--add-runtime, daemon.json "runtimes"), their
+  // runtimeArgs as "name=arg"; the default runtime ("native", "runc" or an added one) decides
+  // the exec driver when set.
+  std::vector<std::string> runtimes;
+  std::vector<std::string> runtime_args;
+  std::string default_runtime;
   std::string bridge;
   std::string bip;
   std::string fixed_cidr;
@@ -139,10 +145,11 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("berth.daemon_config"), x.hosts, x.data_root, x.exec_root,
            x.pidfile, x.config_file, x.debug, x.log_level, x.group, x.tls, x.tlsverify, x.tlscacert,
            x.tlscert, x.tlskey, x.storage_driver, x.storage_opts, x.exec_driver, x.exec_opts,
-           x.bridge, x.bip, x.fixed_cidr, x.mtu, x.ip, x.dns, x.dns_search, x.iptables,
-           x.ip_forward, x.ip_masq, x.icc, x.registry_mirrors, x.insecure_registries,
-           x.max_concurrent_downloads, x.shutdown_timeout, x.live_restore, x.init, x.labels,
-           x.api_cors_header, x.log_driver, x.log_opts);
+           x.runtimes, x.runtime_args, x.default_runtime, x.bridge, x.bip, x.fixed_cidr, x.mtu,
+           x.ip, x.dns, x.dns_search, x.iptables, x.ip_forward, x.ip_masq, x.icc,
+           x.registry_mirrors, x.insecure_registries, x.max_concurrent_downloads,
+           x.shutdown_timeout, x.live_restore, x.init, x.labels, x.api_cors_header, x.log_driver,
+           x.log_opts);
 }
 
 // -- host facts, version, info -------------------------------------------------------------------

@@ -22,6 +22,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,10 @@ struct container_deps {
   events_actor events;
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;
-  bool init = false;             // daemon default for --init
-  int64_t shutdown_timeout = 15; // seconds, --shutdown-timeout
+  bool init = false;                        // daemon default for --init
+  int64_t shutdown_timeout = 15;            // seconds, --shutdown-timeout
+  std::string default_runtime = "native";   // the runtime every container runs with
+  std::set<std::string> runtimes{"native"}; // the names the daemon knows
 };
 
 /// The guards of the state machine, in one place.

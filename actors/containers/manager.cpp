@@ -209,6 +209,17 @@ caf::result<job_result> create(manager_self self, job& j) {
     return fail(make_error(ec::not_implemented, "network mode " + net +
                                                     " is not built yet in berthd (default, "
                                                     "bridge, host and none are)"));
+  // dockerd's check of HostConfig.Runtime; the container records the runtime it runs with.
+  auto& deps = *st.opts.deps;
+  auto runtime = cfg.host.runtime.empty() ? deps.default_runtime : cfg.host.runtime;
+  if (deps.runtimes.count(runtime) == 0)
+    return fail(make_error(ec::invalid_argument, "Unknown runtime specified " + runtime));
+  if (runtime != deps.default_runtime)
+    return fail(
+        make_error(ec::not_implemented, "berthd runs every container with its default runtime (" +
+                                            deps.default_runtime + "); running one with " +
+                                            runtime + " is not built yet"));
+  cfg.host.runtime = runtime;
   auto id = io::random_hex(32);
   st.names[name] = id; // reserved while the image is looked up and the layers are made
   auto rp = self->make_response_promise<job_result>();

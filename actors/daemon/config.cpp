@@ -11,6 +11,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 #include <variant>
 
@@ -50,6 +51,8 @@ const option options[] = {
   {"storage-opt", 0, "storage-opts", &daemon_config::storage_opts, false, "Storage driver options (key=value)"},
   {"exec-driver", 'e', "exec-driver", &daemon_config::exec_driver, false, "Exec driver to use (native, oci)"},
   {"exec-opt", 0, "exec-opts", &daemon_config::exec_opts, false, "Exec driver options (key=value)"},
+  {"add-runtime", 0, "runtimes", &daemon_config::runtimes, false, "Register an OCI runtime (name=path)"},
+  {"default-runtime", 0, "default-runtime", &daemon_config::default_runtime, false, "Default runtime of containers (native, runc or an added one)"},
   {"bridge", 'b', "bridge", &daemon_config::bridge, false, "Attach containers to a network bridge ('none' disables)"},
   {"bip", 0, "bip", &daemon_config::bip, false, "Network bridge IP (CIDR)"},
   {"fixed-cidr", 0, "fixed-cidr", &daemon_config::fixed_cidr, false, "IPv4 subnet for fixed IPs (CIDR)"},
@@ -188,7 +191,30 @@ caf::error apply_json(daemon_config& cfg, const option& o, simdjson::dom::elemen
           std::vector<std::string> out;
           simdjson::dom::object obj;
           simdjson::dom::array arr;
-          if (std::string{o.key} == "log-opts" && !v.get(obj)) {
+          if (std::string{o.key} == "runtimes") {
+            // {"name": {"path": "...", "runtimeArgs": ["..."]}}
+            if (v.get(obj)) return type_error("an object of runtimes");
+            cfg.runtime_args.clear();
+            for (auto kv : obj) {
+              std::string name{kv.key};
+              simdjson::dom::object rt;
+              std::string_view path;
+              if (kv.value.get(rt) || rt["path"].get(path))
+                return bad("invalid runtime \"" + name +
+                           "\" in \"runtimes\": expected an "
+                           "object with a \"path\" string");
+              out.push_back(name + "=" + std::string{path});
+              simdjson::dom::array args;
+              if (auto field = rt["runtimeArgs"]; !field.error()) {
+                if (field.get(args)) return type_error("runtimeArgs as an array of strings");
+                for (auto a : args) {
+                  std::string_view arg;
+                  if (a.get(arg)) return type_error("runtimeArgs as an array of strings");
+                  cfg.runtime_args.push_back(name + "=" + std::string{arg});
+                }
+              }
+            }
+          } else if (std::string{o.key} == "log-opts" && !v.get(obj)) {
             for (auto kv : obj) {
               std::string_view s;
               if (kv.value.get(s)) return type_error("an object of strings");
@@ -235,6 +261,50 @@ caf::error check_key_value_list(const std::vector<std::string>& xs, const char* 
   for (auto& x : xs)
     if (x.find('=') == std::string::npos || x.front() == '=')
       return bad("invalid " + std::string{key} + " value \"" + x + "\": expected key=value");
+  return caf::none;
+}
+
+// dockerd's exec-opt check (daemon/config): known keys only. berth drives cgroupfs itself.
+caf::error check_exec_opts(const std::vector<std::string>& opts) {
+  for (auto& o : opts) {
+    auto eq = o.find('=');
+    auto key = o.substr(0, eq), value = o.substr(eq + 1);
+    if (key == "native.cgroupdriver") {
+      if (value != "cgroupfs")
+        return bad("invalid exec-opt (" + o + "): native.cgroupdriver option " + value +
+                   " not supported: berthd drives cgroupfs");
+    } else if (key == "oci.runtime") {
+      if (value.empty()) return bad("invalid exec-opt (" + o + "): empty runtime");
+    } else {
+      return bad("invalid exec-opt (" + o + "): unknown option: '" + key + "'");
+    }
+  }
+  return caf::none;
+}
+
+// The runtimes: names unique, not reserved, with a path; the default one exists. The default
+// runtime, when given, decides the exec driver ("native", or oci with that runtime).
+caf::error check_runtimes(daemon_config& cfg) {
+  std::set<std::string> names;
+  for (auto& r : cfg.runtimes) {
+    auto eq = r.find('=');
+    auto name = r.substr(0, eq);
+    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size())
+      return bad("invalid runtime \"" + r + "\": expected name=path");
+    if (name == "native" || name == "runc" || name == "io.containerd.runc.v2" ||
+        name == "io.containerd.runtime.v1.linux")
+      return bad("runtime name '" + name + "' is reserved");
+    if (!names.insert(name).second) return bad("runtime name '" + name + "' is given twice");
+  }
+  auto& d = cfg.default_runtime;
+  if (d.empty()) return caf::none;
+  if (d == "native") {
+    cfg.exec_driver = "native";
+    return caf::none;
+  }
+  if (d != "runc" && names.count(d) == 0)
+    return bad("specified default runtime '" + d + "' does not exist");
+  cfg.exec_driver = "oci";
   return caf::none;
 }
 
@@ -289,6 +359,28 @@ caf::error check_readable(const std::string& path, const char* key) {
 }
 
 } // namespace
+
+std::map<std::string, runtime> runtimes(const daemon_config& cfg) {
+  std::map<std::string, runtime> out;
+  out["native"] = {};
+  out["runc"].path = "runc";
+  for (auto& o : cfg.exec_opts)
+    if (o.rfind("oci.runtime=", 0) == 0) out["runc"].path = o.substr(12);
+  for (auto& r : cfg.runtimes) {
+    auto eq = r.find('=');
+    out[r.substr(0, eq)].path = r.substr(eq + 1);
+  }
+  for (auto& a : cfg.runtime_args) {
+    auto eq = a.find('=');
+    out[a.substr(0, eq)].args.push_back(a.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string default_runtime(const daemon_config& cfg) {
+  if (!cfg.default_runtime.empty()) return cfg.default_runtime;
+  return cfg.exec_driver == "oci" ? "runc" : "native";
+}
 
 caf::expected<flags> parse_flags(const std::vector<std::string>& args) {
   flags out;
@@ -456,6 +548,8 @@ caf::error validate(daemon_config& cfg) {
     return bad("invalid log-driver \"" + cfg.log_driver + "\": supported are json-file and none");
   if (auto err = check_key_value_list(cfg.storage_opts, "storage-opts")) return err;
   if (auto err = check_key_value_list(cfg.exec_opts, "exec-opts")) return err;
+  if (auto err = check_exec_opts(cfg.exec_opts)) return err;
+  if (auto err = check_runtimes(cfg)) return err;
   if (auto err = check_key_value_list(cfg.log_opts, "log-opts")) return err;
   if (auto err = check_key_value_list(cfg.labels, "labels")) return err;
   if (!cfg.bip.empty() && !valid_cidr(cfg.bip))

@@ -41,6 +41,17 @@ caf::error merge_file(daemon_config& cfg, const std::set<std::string>& flag_keys
 /// Check every value and fill derived defaults (default host, tls implied by tlsverify).
 caf::error validate(daemon_config& cfg);
 
+/// A runtime containers can run with: "native" (berth-exec), or an OCI runtime binary.
+struct runtime {
+  std::string path; // "" for native
+  std::vector<std::string> args;
+};
+/// Every runtime of a validated config by name: native, runc, and the added ones. runc's path
+/// is `--exec-opt oci.runtime=` when given.
+std::map<std::string, runtime> runtimes(const daemon_config& cfg);
+/// The name of the default runtime: --default-runtime, or by the exec driver (native or runc).
+std::string default_runtime(const daemon_config& cfg);
+
 /// Flags, then the config file (a missing default file is fine; a missing given one is not),
 /// then validation. Errors name the flag or key at fault.
 caf::expected<daemon_config> load(const flags& f);

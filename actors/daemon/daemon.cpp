@@ -255,16 +255,18 @@ int run(int argc, char** argv) {
         deps->log_opts[o.substr(0, eq)] = o.substr(eq + 1);
     deps->shutdown_timeout = cfg.shutdown_timeout;
     deps->init = cfg.init;
+    // The default runtime picks the driver: native, or oci with that runtime's binary.
     caf::expected<std::unique_ptr<exec::driver>> exec_driver{caf::error{}};
-    if (cfg.exec_driver == "native") {
+    auto table = config::runtimes(cfg);
+    deps->default_runtime = config::default_runtime(cfg);
+    for (auto& [name, rt] : table)
+      deps->runtimes.insert(name);
+    auto& rt = table[deps->default_runtime];
+    if (rt.path.empty())
       exec_driver = exec::make_native(exec::default_helper_path());
-    } else {
-      // `--exec-opt oci.runtime=<name or path>` (default runc).
-      std::string runtime = "runc";
-      for (auto& o : cfg.exec_opts)
-        if (o.rfind("oci.runtime=", 0) == 0) runtime = o.substr(12);
-      exec_driver = exec::make_oci(runtime, cfg.exec_root + "/oci", exec::default_helper_path());
-    }
+    else
+      exec_driver = exec::make_oci(rt.path, cfg.exec_root + "/oci", exec::default_helper_path(),
+                                   "/sys/fs/cgroup", rt.args);
     auto r = exec::reactor::start();
     if (!exec_driver)
       containers = exec_driver.error();

@@ -24,11 +24,26 @@ namespace detail {
 caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& helper,
                                                           const std::string& cgroup_root);
 // Defined in oci/oci.cpp.
-caf::expected<std::unique_ptr<driver>> make_oci_driver(const std::string& runtime,
-                                                       const std::string& state_dir,
-                                                       const std::string& helper,
-                                                       const std::string& cgroup_root);
+caf::expected<std::unique_ptr<driver>>
+make_oci_driver(const std::string& runtime, const std::string& state_dir, const std::string& helper,
+                const std::string& cgroup_root, const std::vector<std::string>& runtime_args);
 } // namespace detail
+
+cgroup_owner::cgroup_owner(std::unique_ptr<cgroups::manager> mgr) : cgroups_(std::move(mgr)) {}
+
+caf::expected<std::unique_ptr<cgroups::group>> cgroup_owner::open_group(const std::string& parent,
+                                                                        const std::string& id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return cgroups_->open(parent, id);
+}
+
+std::string cgroup_owner::cgroup_driver() const {
+  return cgroups_->driver();
+}
+
+std::string cgroup_owner::cgroup_version() const {
+  return cgroups_->version() == cgroups::version::v1 ? "1" : "2";
+}
 
 namespace {
 
@@ -295,11 +310,10 @@ caf::expected<std::unique_ptr<driver>> make_native(const std::string& helper,
 
 namespace berth::exec {
 
-caf::expected<std::unique_ptr<driver>> make_oci(const std::string& runtime,
-                                                const std::string& state_dir,
-                                                const std::string& helper,
-                                                const std::string& cgroup_root) {
-  return detail::make_oci_driver(runtime, state_dir, helper, cgroup_root);
+caf::expected<std::unique_ptr<driver>>
+make_oci(const std::string& runtime, const std::string& state_dir, const std::string& helper,
+         const std::string& cgroup_root, const std::vector<std::string>& runtime_args) {
+  return detail::make_oci_driver(runtime, state_dir, helper, cgroup_root, runtime_args);
 }
 
 } // namespace berth::exec

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -100,6 +101,21 @@ public:
   virtual std::string cgroup_version() const = 0;
 };
 
+/// What both drivers share: one cgroups manager, used under a lock (starts run concurrently),
+/// the groups opened through it, and what `docker info` reads of it.
+class cgroup_owner : public driver {
+public:
+  explicit cgroup_owner(std::unique_ptr<cgroups::manager> mgr);
+  caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
+                                                            const std::string& id) override;
+  std::string cgroup_driver() const override;
+  std::string cgroup_version() const override;
+
+private:
+  std::unique_ptr<cgroups::manager> cgroups_;
+  std::mutex mtx_;
+};
+
 /// The capability set of moby's TweakCapabilities (bit n = capability n): Docker's defaults plus
 /// cap_add minus cap_drop ("ALL" allowed; names with or without CAP_, any case); every
 /// capability the kernel has when privileged. 400 for an unknown name.
@@ -132,11 +148,12 @@ make_native(const std::string& helper, const std::string& cgroup_root = "/sys/fs
 /// The oci driver: `runtime` (runc, crun: a name looked up in PATH, or a path) runs bundles kept
 /// under `state_dir` (bundles/ and the runtime's state/); `helper` is berth-exec, mounted as
 /// /sbin/docker-init for `--init`. Makes berthd a child subreaper. Fails when the runtime does
-/// not run.
+/// not run. `runtime_args` go before the runtime's command (daemon.json "runtimeArgs").
 caf::expected<std::unique_ptr<driver>> make_oci(const std::string& runtime,
                                                 const std::string& state_dir,
                                                 const std::string& helper,
-                                                const std::string& cgroup_root = "/sys/fs/cgroup");
+                                                const std::string& cgroup_root = "/sys/fs/cgroup",
+                                                const std::vector<std::string>& runtime_args = {});
 
 /// The path of berth-exec next to the running executable.
 std::string default_helper_path();

@@ -229,6 +229,28 @@ BOOST_AUTO_TEST_CASE(daemon_init_default) {
   BOOST_TEST(r.out == "1\n", r.out + r.err);
 }
 
+// Runtimes: the daemon's default one runs every container and shows in info and inspect; an
+// unknown one is dockerd's 400; another known one is not built yet (501).
+BOOST_AUTO_TEST_CASE(runtimes) {
+  if (!is_root()) return;
+  busybox_daemon b{{"--add-runtime", "other=/bin/false"}};
+  auto& d = b.d;
+  auto* driver = std::getenv("BERTH_TEST_EXEC_DRIVER");
+  std::string def = driver && std::string{driver} == "oci" ? "runc" : "native";
+  auto info = sh(d.docker("info --format '{{.DefaultRuntime}} {{len .Runtimes}}'"));
+  BOOST_TEST(info.out == def + " 3\n", info.out + info.err);
+  auto r = sh(d.docker("run --rm --runtime=nope busybox true"));
+  BOOST_TEST(r.exit_code == 125);
+  BOOST_TEST(contains(r.err, "Unknown runtime specified nope"), r.err);
+  r = sh(d.docker("run --rm --runtime=other busybox true"));
+  BOOST_TEST(r.exit_code == 125);
+  BOOST_TEST(contains(r.err, "not built yet"), r.err);
+  r = sh(d.docker("run --name rt --runtime=" + def + " busybox true"));
+  BOOST_TEST(r.exit_code == 0, r.out + r.err);
+  r = sh(d.docker("inspect -f '{{.HostConfig.Runtime}}' rt"));
+  BOOST_TEST(r.out == def + "\n", r.out + r.err);
+}
+
 // SIGTERM stops the running containers before berthd exits; the next start on the same data
 // root reloads them and starts again the ones whose restart policy says so.
 BOOST_AUTO_TEST_CASE(sigterm_stops_containers_and_restart_recovers) {

@@ -182,6 +182,68 @@ BOOST_AUTO_TEST_CASE(file_values_apply) {
   BOOST_TEST(!validate(cfg));
 }
 
+// dockerd's exec-opt keys, and the runtimes: --add-runtime, daemon.json "runtimes",
+// --default-runtime (which picks the exec driver).
+BOOST_AUTO_TEST_CASE(exec_opts_and_runtimes) {
+  auto with = [](auto f) {
+    daemon_config c;
+    f(c);
+    return c;
+  };
+  BOOST_TEST(validate_error(with([](auto& c) { c.exec_opts = {"foo=bar"}; })) ==
+             "invalid exec-opt (foo=bar): unknown option: 'foo'");
+  BOOST_TEST(
+      contains(validate_error(with([](auto& c) { c.exec_opts = {"native.cgroupdriver=systemd"}; })),
+               "native.cgroupdriver option systemd not supported"));
+  auto cgroupfs = with([](auto& c) { c.exec_opts = {"native.cgroupdriver=cgroupfs"}; });
+  BOOST_TEST(!validate(cgroupfs));
+  BOOST_TEST(validate_error(with([](auto& c) { c.runtimes = {"runc=/x"}; })) ==
+             "runtime name 'runc' is reserved");
+  BOOST_TEST(validate_error(with([](auto& c) { c.default_runtime = "crun"; })) ==
+             "specified default runtime 'crun' does not exist");
+  BOOST_TEST(contains(validate_error(with([](auto& c) {
+                        c.runtimes = {"a=/x", "a=/y"};
+                      })),
+                      "given twice"));
+
+  auto flags = parse_ok({"--add-runtime", "crun=/usr/bin/crun", "--default-runtime", "crun"});
+  BOOST_TEST((flags.cfg.runtimes == std::vector<std::string>{"crun=/usr/bin/crun"}));
+  daemon_config both = flags.cfg;
+  BOOST_TEST(contains(error_message(merge_file(both, flags.given, R"({"runtimes": {}})")),
+                      "specified both as a flag and in the configuration file"));
+  daemon_config cfg;
+  cfg.default_runtime = "crun";
+  BOOST_REQUIRE(!merge_file(cfg, {"default-runtime"}, R"({"runtimes": {"kata": {"path":
+    "/opt/kata", "runtimeArgs": ["--debug", "--x"]}, "crun": {"path": "/usr/bin/crun"}}})"));
+  BOOST_REQUIRE(!validate(cfg));
+  BOOST_TEST(cfg.exec_driver == "oci");
+  BOOST_TEST(default_runtime(cfg) == "crun");
+  auto table = runtimes(cfg);
+  BOOST_TEST(table.size() == 4u); // native, runc, kata, crun
+  BOOST_TEST(table["runc"].path == "runc");
+  BOOST_TEST(table["native"].path == "");
+  BOOST_TEST(table["kata"].path == "/opt/kata");
+  BOOST_TEST((table["kata"].args == std::vector<std::string>{"--debug", "--x"}));
+  BOOST_TEST(table["crun"].path == "/usr/bin/crun");
+  daemon_config bad;
+  BOOST_TEST(contains(error_message(merge_file(bad, {}, R"({"runtimes": {"k": {"args": []}}})")),
+                      "\"path\""));
+  // -e oci means runc; --exec-opt oci.runtime= names its binary; --default-runtime native wins.
+  auto oci = with([](auto& c) {
+    c.exec_driver = "oci";
+    c.exec_opts = {"oci.runtime=/usr/local/bin/runc"};
+  });
+  BOOST_REQUIRE(!validate(oci));
+  BOOST_TEST(default_runtime(oci) == "runc");
+  BOOST_TEST(runtimes(oci)["runc"].path == "/usr/local/bin/runc");
+  auto native = with([](auto& c) {
+    c.exec_driver = "oci";
+    c.default_runtime = "native";
+  });
+  BOOST_REQUIRE(!validate(native));
+  BOOST_TEST(native.exec_driver == "native");
+}
+
 BOOST_AUTO_TEST_CASE(validation_names_the_bad_value) {
   daemon_config ok;
   BOOST_TEST(!validate(ok));

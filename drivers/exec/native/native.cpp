@@ -325,31 +325,17 @@ caf::expected<std::string> read_report(int fd) {
   }
 }
 
-class native_driver final : public driver {
+class native_driver final : public cgroup_owner {
 public:
   native_driver(std::string helper, std::unique_ptr<cgroups::manager> mgr)
-      : helper_(std::move(helper)), cgroups_(std::move(mgr)) {}
+      : cgroup_owner(std::move(mgr)), helper_(std::move(helper)) {}
 
   std::string name() const override { return "native"; }
-
-  std::string cgroup_driver() const override { return cgroups_->driver(); }
-
-  std::string cgroup_version() const override {
-    return cgroups_->version() == cgroups::version::v1 ? "1" : "2";
-  }
-
-  caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
-                                                            const std::string& id) override {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return cgroups_->open(parent, id);
-  }
 
   caf::expected<std::unique_ptr<process>> start(const process_spec& spec) override;
 
 private:
   std::string helper_;
-  std::unique_ptr<cgroups::manager> cgroups_;
-  std::mutex mtx_; // the manager is shared by concurrent starts
 };
 
 caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec& spec) {
@@ -441,8 +427,7 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   // enters its cgroup namespace and runs the command, so nothing of the container's runs outside.
   std::unique_ptr<cgroups::group> group;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto g = cgroups_->open(spec.cgroup_parent, spec.id);
+    auto g = open_group(spec.cgroup_parent, spec.id);
     if (!g) return fail(g.error());
     group = std::move(*g);
   }

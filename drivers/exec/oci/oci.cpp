@@ -423,10 +423,14 @@ void wait_for_exec(pid_t pid, const std::string& before, bool init) {
 // ---- the driver ----
 
 struct runtime_cmd {
-  std::string runtime; // name or path
-  std::string state;   // --root
+  std::string runtime;           // name or path
+  std::string state;             // --root
+  std::vector<std::string> args; // global options before ours (daemon.json "runtimeArgs")
   std::vector<std::string> argv(std::initializer_list<std::string> rest) const {
-    std::vector<std::string> v{runtime, "--root", state};
+    std::vector<std::string> v{runtime};
+    v.insert(v.end(), args.begin(), args.end());
+    v.push_back("--root");
+    v.push_back(state);
     v.insert(v.end(), rest);
     return v;
   }
@@ -490,23 +494,19 @@ private:
   std::string bundle_;
 };
 
-class oci_driver final : public driver {
+class oci_driver final : public cgroup_owner {
 public:
   oci_driver(runtime_cmd cmd, std::string bundles, std::string helper,
              std::unique_ptr<cgroups::manager> mgr)
-      : cmd_(std::move(cmd)), bundles_(std::move(bundles)), helper_(std::move(helper)),
-        cgroups_(std::move(mgr)) {}
+      : cgroup_owner(std::move(mgr)), cmd_(std::move(cmd)), bundles_(std::move(bundles)),
+        helper_(std::move(helper)) {}
 
   std::string name() const override { return "oci"; }
-  std::string cgroup_driver() const override { return cgroups_->driver(); }
-  std::string cgroup_version() const override {
-    return cgroups_->version() == cgroups::version::v1 ? "1" : "2";
-  }
 
+  // The group wrapped: its remove() also deletes the runtime's state and the bundle.
   caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
                                                             const std::string& id) override {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto g = cgroups_->open(parent, id);
+    auto g = cgroup_owner::open_group(parent, id);
     if (!g) return g.error();
     return std::unique_ptr<cgroups::group>{
         new oci_group(std::move(*g), cmd_, id, bundles_ + "/" + id)};
@@ -518,8 +518,6 @@ private:
   runtime_cmd cmd_;
   std::string bundles_;
   std::string helper_;
-  std::unique_ptr<cgroups::manager> cgroups_;
-  std::mutex mtx_;
 };
 
 caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& spec) {
@@ -586,9 +584,8 @@ caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& sp
 
   auto log = bundle + "/runtime.log";
   auto pid_file = bundle + "/pid";
-  std::vector<std::string> create{cmd_.runtime, "--root",       cmd_.state,   "--log",
-                                  log,          "--log-format", "json",       "create",
-                                  "--bundle",   bundle,         "--pid-file", pid_file};
+  auto create = cmd_.argv(
+      {"--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pid_file});
   if (spec.tty) {
     create.push_back("--console-socket");
     create.push_back(console);
@@ -619,13 +616,8 @@ caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& sp
   }
   unique_fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
   if (!pidfd) return sys_error("pidfd_open");
-  std::unique_ptr<cgroups::group> group;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto g = cgroups_->open(spec.cgroup_parent, spec.id);
-    if (!g) return g.error();
-    group = std::make_unique<oci_group>(std::move(*g), cmd_, spec.id, bundle);
-  }
+  auto group = open_group(spec.cgroup_parent, spec.id);
+  if (!group) return group.error();
 
   auto runtime_exe = exe_of(pid);
   runtime_run starter;
@@ -655,16 +647,15 @@ caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& sp
   proc->stdout_fd = mine_out.release();
   proc->stderr_fd = mine_err.release();
   proc->pty_fd = master.release();
-  proc->cgroup = std::move(group);
+  proc->cgroup = std::move(*group);
   return proc;
 }
 
 } // namespace
 
-caf::expected<std::unique_ptr<driver>> make_oci_driver(const std::string& runtime,
-                                                       const std::string& state_dir,
-                                                       const std::string& helper,
-                                                       const std::string& cgroup_root) {
+caf::expected<std::unique_ptr<driver>>
+make_oci_driver(const std::string& runtime, const std::string& state_dir, const std::string& helper,
+                const std::string& cgroup_root, const std::vector<std::string>& runtime_args) {
   if (runtime.empty()) return make_error(ec::invalid_argument, "no OCI runtime given");
   if (state_dir.empty() || state_dir[0] != '/')
     return make_error(ec::invalid_argument, "the OCI state dir must be absolute: " + state_dir);
@@ -690,7 +681,7 @@ caf::expected<std::unique_ptr<driver>> make_oci_driver(const std::string& runtim
   // Containers are re-parented to berthd when the runtime's `create` exits.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return sys_error("PR_SET_CHILD_SUBREAPER");
   return std::unique_ptr<driver>{
-      new oci_driver(runtime_cmd{runtime, state}, bundles, helper, std::move(*mgr))};
+      new oci_driver(runtime_cmd{runtime, state, runtime_args}, bundles, helper, std::move(*mgr))};
 }
 
 } // namespace berth::exec::detail
