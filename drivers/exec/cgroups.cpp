@@ -50,6 +50,10 @@ constexpr int64_t nano_cpus_period = 100000;
 /// The v1 controllers berth uses, in the order the group's directories are created.
 const char* const v1_controllers[] = {"memory", "cpu",     "cpuacct", "cpuset",
                                       "pids",   "freezer", "devices", "blkio"};
+/// runc's default device rules (what moby's containers get), after a deny of everything.
+const char* const default_device_rules[] = {
+    "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
+    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"};
 /// The v2 controllers berth enables on the way down.
 const char* const v2_controllers[] = {"cpu", "memory", "pids", "cpuset", "io"};
 
@@ -335,6 +339,16 @@ public:
     return caf::none;
   }
 
+  caf::error limit_devices(bool all) override {
+    auto* dir = find("devices");
+    if (dir == nullptr) return caf::none; // (no devices controller on this host)
+    if (all) return write_control(*dir + "/devices.allow", "a");
+    if (auto err = write_control(*dir + "/devices.deny", "a")) return err;
+    for (auto* rule : default_device_rules)
+      if (auto err = write_control(*dir + "/devices.allow", rule)) return err;
+    return caf::none;
+  }
+
   caf::error freeze() override { return set_freezer("FROZEN"); }
   caf::error thaw() override { return set_freezer("THAWED"); }
 
@@ -608,6 +622,8 @@ public:
       if (auto err = write_control(dir_ + "/pids.max", limit_string(r.pids_limit))) return err;
     return caf::none;
   }
+
+  caf::error limit_devices(bool) override { return caf::none; } // (needs eBPF: see the header)
 
   caf::error freeze() override { return set_frozen(true); }
   caf::error thaw() override { return set_frozen(false); }

@@ -53,6 +53,11 @@ public:
   virtual caf::error add(pid_t pid) = 0;
   /// Apply limits (at create, and `docker update` later).
   virtual caf::error apply(const resources& r) = 0;
+  /// Device access, once before the container runs: Docker's default rules (mknod of any node;
+  /// read, write and open of null, zero, full, random, urandom, tty, console, ptmx, pts and
+  /// tun only), or every device for a privileged container. v1's devices controller; on v2 it
+  /// needs an eBPF device program, which berth does not load (no error, nothing restricted).
+  virtual caf::error limit_devices(bool all) = 0;
   /// Freeze / thaw every process (pause, unpause); returns once the state is reached.
   virtual caf::error freeze() = 0;
   virtual caf::error thaw() = 0;

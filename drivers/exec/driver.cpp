@@ -4,8 +4,11 @@
 
 #include "messages/error.hpp"
 
+#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -290,6 +293,32 @@ std::vector<std::string> masked_paths(const process_spec& spec) {
 std::vector<std::string> readonly_paths(const process_spec& spec) {
   if (spec.privileged) return {};
   return spec.readonly_paths.empty() ? default_readonly_paths : spec.readonly_paths;
+}
+
+std::vector<host_device> host_devices(const std::string& dir) {
+  std::vector<host_device> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (auto* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    auto path = dir + "/" + name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (name == "pts" || name == "shm" || name == "fd" || name == "mqueue" || name == ".lxc" ||
+          name == ".lxd-mounts" || name == ".udev")
+        continue;
+      auto sub = host_devices(path);
+      out.insert(out.end(), sub.begin(), sub.end());
+      continue;
+    }
+    if (name == "console" || !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) continue;
+    out.push_back({path, S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev), minor(st.st_rdev),
+                   static_cast<uint32_t>(st.st_mode & 07777), st.st_uid, st.st_gid});
+  }
+  ::closedir(d);
+  return out;
 }
 
 std::string default_helper_path() {

@@ -132,6 +132,18 @@ uint64_t rlimit_value(int64_t v);
 std::vector<std::string> masked_paths(const process_spec& spec);
 std::vector<std::string> readonly_paths(const process_spec& spec);
 
+/// A device node of the host, given to privileged containers (moby: all of /dev).
+struct host_device {
+  std::string path; // under /dev
+  char type;        // 'c' or 'b'
+  uint32_t major, minor;
+  uint32_t mode; // permission bits
+  uint32_t uid, gid;
+};
+/// The char and block devices under `dir`, as containerd's HostDevices finds them: not in pts,
+/// shm, fd, mqueue, .lxc, .lxd-mounts or .udev, and not the console.
+std::vector<host_device> host_devices(const std::string& dir = "/dev");
+
 /// Set a pty's window size.
 caf::error resize_pty(int pty_fd, uint16_t rows, uint16_t cols);
 

@@ -455,6 +455,30 @@ BOOST_AUTO_TEST_CASE(namespaces_hostname_and_pid_1) {
   }
 }
 
+// Docker's device rules: any node can be made, only the standard ones opened; a privileged
+// container gets the host's devices and may open them.
+BOOST_AUTO_TEST_CASE(device_access) {
+  if (!root()) return;
+  bool v1_devices = fs::exists("/sys/fs/cgroup/devices/devices.list");
+  bool kmsg = fs::exists("/dev/kmsg");
+  for (auto& name : available_drivers()) {
+    fixture f{name};
+    auto spec = base_spec({"sh", "-c",
+                           "mknod /dev/k c 1 11 && echo made; head -c 1 /dev/k >/dev/null && "
+                           "echo opened; head -c 1 /dev/urandom | wc -c"});
+    auto o = run(*f.d, spec);
+    if (v1_devices) {
+      BOOST_CHECK_MESSAGE(o.out == "made\n1\n", name + ": " + o.out + o.err);
+      BOOST_CHECK_MESSAGE(o.err.find("Operation not permitted") != std::string::npos, o.err);
+    }
+    if (!kmsg) continue;
+    spec = base_spec({"sh", "-c", "test -c /dev/kmsg && head -c 1 /dev/kmsg | wc -c"});
+    spec.privileged = true;
+    o = run(*f.d, spec);
+    BOOST_CHECK_MESSAGE(o.out == "1\n", name + ": " + o.out + o.err);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(standard_mounts_and_masks) {
   if (!root()) return;
   for (auto& name : available_drivers()) {

@@ -94,6 +94,12 @@ struct spec {
   int64_t shm_size = 0;
   std::vector<mount_spec> mounts;
   std::vector<std::string> masked, readonly;
+  struct device {
+    std::string path;
+    char type;
+    uint64_t major, minor, mode, uid, gid;
+  };
+  std::vector<device> devices; // the host's, for a privileged container
   bool has(spec_flag f) const { return (flags & f) != 0; }
 };
 
@@ -209,6 +215,16 @@ spec read_spec() {
   }
   s.masked = d.strs();
   s.readonly = d.strs();
+  s.devices.resize(d.count());
+  for (auto& dev : s.devices) {
+    dev.path = d.str();
+    dev.type = static_cast<char>(d.u64());
+    dev.major = d.u64();
+    dev.minor = d.u64();
+    dev.mode = d.u64();
+    dev.uid = d.u64();
+    dev.gid = d.u64();
+  }
   if (s.args.empty()) report('S', "malformed spec");
   return s;
 }
@@ -391,6 +407,21 @@ void mount_dev(const spec& s) {
   make_symlink("/proc/self/fd/1", "/dev/stdout");
   make_symlink("/proc/self/fd/2", "/dev/stderr");
   make_symlink("/proc/kcore", "/dev/core");
+  // A privileged container's host devices, as runc makes them; the standard ones stay.
+  for (auto& dev : s.devices) {
+    struct stat st;
+    if (dev.path.rfind("/dev/", 0) != 0 || dev.path.find("/../") != std::string::npos ||
+        ::lstat(dev.path.c_str(), &st) == 0)
+      continue;
+    mkdir_all(dev.path.substr(0, dev.path.rfind('/')), 0755);
+    auto kind = dev.type == 'b' ? S_IFBLK : S_IFCHR;
+    auto mode = static_cast<mode_t>(dev.mode & 07777);
+    if (::mknod(dev.path.c_str(), kind | mode,
+                makedev(static_cast<unsigned>(dev.major), static_cast<unsigned>(dev.minor))) != 0)
+      fail("mknod " + dev.path);
+    if (::chown(dev.path.c_str(), static_cast<uid_t>(dev.uid), static_cast<gid_t>(dev.gid)) != 0)
+      fail("chown " + dev.path);
+  }
 }
 
 // The container's terminal, as runc makes it: a pty of the container's own devpts, its slave on

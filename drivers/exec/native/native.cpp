@@ -172,6 +172,18 @@ caf::expected<std::string> encode(const process_spec& spec) {
   }
   e.strs(masked_paths(spec));
   e.strs(readonly_paths(spec));
+  std::vector<host_device> devices; // moby: a privileged container gets every host device
+  if (spec.privileged) devices = host_devices();
+  e.u64(devices.size());
+  for (auto& d : devices) {
+    e.str(d.path);
+    e.u64(static_cast<uint64_t>(d.type));
+    e.u64(d.major);
+    e.u64(d.minor);
+    e.u64(d.mode);
+    e.u64(d.uid);
+    e.u64(d.gid);
+  }
   encoder framed; // the byte count first: the helper reads the spec, then waits for the go
   framed.u64(e.out.size());
   return framed.out + e.out;
@@ -433,6 +445,7 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   }
   group_guard cleanup{group.get()};
   if (auto err = group->apply(spec.resources)) return fail(std::move(err));
+  if (auto err = group->limit_devices(spec.privileged)) return fail(std::move(err));
   if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
   const char go = 'G';
   sent = sent && send_all(&go, 1);

@@ -367,6 +367,18 @@ caf::expected<std::string> bundle_config(const process_spec& spec, const std::st
   linux["namespaces"] = std::move(namespaces);
   linux["cgroupsPath"] = *cgroups_path;
   linux["resources"] = resources_of(spec.resources, spec.privileged);
+  if (spec.privileged) { // moby: every device of the host
+    json::array devices;
+    for (auto& d : host_devices())
+      devices.push_back(json::object{{"path", d.path},
+                                     {"type", std::string(1, d.type)},
+                                     {"major", d.major},
+                                     {"minor", d.minor},
+                                     {"fileMode", d.mode},
+                                     {"uid", d.uid},
+                                     {"gid", d.gid}});
+    linux["devices"] = std::move(devices);
+  }
   linux["maskedPaths"] = strings(masked_paths(spec));
   linux["readonlyPaths"] = strings(readonly_paths(spec));
   if (!spec.sysctls.empty()) {
@@ -470,6 +482,7 @@ public:
         bundle_(std::move(bundle)) {}
   caf::error add(pid_t pid) override { return inner_->add(pid); }
   caf::error apply(const cgroups::resources& r) override { return inner_->apply(r); }
+  caf::error limit_devices(bool all) override { return inner_->limit_devices(all); }
   caf::error freeze() override { return inner_->freeze(); }
   caf::error thaw() override { return inner_->thaw(); }
   caf::expected<std::vector<pid_t>> pids() const override { return inner_->pids(); }
