@@ -1,6 +1,7 @@
 // Container routes (see containers.hpp and ../shared/reference/docker-cli-call-map.md §2-4).
 #include "api/containers.hpp"
 
+#include "actors/events.hpp"
 #include "api/container_codec.hpp"
 #include "messages/actors.hpp"
 
@@ -221,6 +222,96 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
     run_job(*ctx, job{"container_inspect", {id_of(req)}, {}, {}}, [conn, size](job_result& res) {
       answer<container_info>(conn, res,
                              [size](const container_info& c) { return encode_inspect(c, size); });
+    });
+  });
+
+  // docker container prune: until and label filters (the manager applies them).
+  r.add("POST", "/containers/prune", [ctx](http_request& req, const connection_ptr& conn) {
+    auto filters = req.get("filters") ? parse_filters(*req.get("filters"))
+                                      : caf::expected<filter_args>{filter_args{}};
+    if (!filters) return conn->respond(error_response(filters.error()));
+    std::map<std::string, std::string> env;
+    for (auto& [key, values] : *filters) {
+      if (key != "until" && key != "label" && key != "label!")
+        return conn->respond(error_response(400, "invalid filter '" + key + "'"));
+      if (key != "until") continue;
+      for (auto& v : values) {
+        auto t = parse_until(v, now_nano());
+        if (!t) return conn->respond(error_response(t.error()));
+        env["until"] = std::to_string(*t);
+      }
+    }
+    filters->erase("until");
+    run_job(*ctx, job{"container_prune", {}, std::move(env), caf::make_message(*filters)},
+            [conn](job_result& res) {
+              if (res.status != status_ok) return conn->respond(error_response(res.error));
+              if (!res.output.match_elements<std::vector<std::string>, int64_t>())
+                return conn->respond(error_response(500, "unexpected job output"));
+              auto& ids = res.output.get_as<std::vector<std::string>>(0);
+              boost::json::object o;
+              if (ids.empty()) {
+                o["ContainersDeleted"] = nullptr;
+              } else {
+                boost::json::array a;
+                for (auto& id : ids)
+                  a.emplace_back(id);
+                o["ContainersDeleted"] = std::move(a);
+              }
+              o["SpaceReclaimed"] = res.output.get_as<int64_t>(1);
+              conn->respond(json_response(200, boost::json::serialize(o)));
+            });
+  });
+
+  // docker rename: the name is checked here, its uniqueness by the manager.
+  r.add("POST", "/containers/{id}/rename", [ctx](http_request& req, const connection_ptr& conn) {
+    auto given = req.get("name") ? *req.get("name") : std::string{};
+    if (given.empty() || given == "/")
+      return conn->respond(error_response(400, "Neither old nor new names may be empty"));
+    auto name = validate_name(given);
+    if (!name) return conn->respond(error_response(name.error()));
+    run_job(*ctx, job{"container_rename", {id_of(req), *name}, {}, {}},
+            [conn](job_result& res) { no_content(conn, res); });
+  });
+
+  // docker export: the container's merged tree as a tar stream, written as it is read.
+  r.add("GET", "/containers/{id}/export", [ctx](http_request& req, const connection_ptr& conn) {
+    auto sink = connection_sink(conn, "application/x-tar");
+    run_job(*ctx, job{"container_export", {id_of(req)}, {}, caf::make_message(sink)},
+            [sink](job_result& res) {
+              if (res.status != status_ok) sink.close(res.error);
+            });
+  });
+
+  r.add("GET", "/containers/{id}/top", [ctx](http_request& req, const connection_ptr& conn) {
+    run_job(*ctx, job{"container_top", {id_of(req)}, env_of(req, {}, {"ps_args"}), {}},
+            [conn](job_result& res) {
+              answer<top_result>(conn, res, [](const top_result& t) {
+                boost::json::array rows;
+                for (auto& p : t.processes) {
+                  boost::json::array row;
+                  for (auto& c : p)
+                    row.emplace_back(c);
+                  rows.push_back(std::move(row));
+                }
+                boost::json::array titles;
+                for (auto& c : t.titles)
+                  titles.emplace_back(c);
+                return boost::json::serialize(boost::json::object{{"Titles", std::move(titles)},
+                                                                  {"Processes", std::move(rows)}});
+              });
+            });
+  });
+
+  // docker diff; dockerd answers null for no change.
+  r.add("GET", "/containers/{id}/changes", [ctx](http_request& req, const connection_ptr& conn) {
+    run_job(*ctx, job{"container_changes", {id_of(req)}, {}, {}}, [conn](job_result& res) {
+      answer<std::vector<fs_change>>(conn, res, [](const std::vector<fs_change>& changes) {
+        if (changes.empty()) return std::string{"null"};
+        boost::json::array out;
+        for (auto& c : changes)
+          out.push_back(boost::json::object{{"Path", c.path}, {"Kind", c.kind}});
+        return boost::json::serialize(out);
+      });
     });
   });
 

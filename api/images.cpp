@@ -307,68 +307,6 @@ void pull(const std::shared_ptr<api_context>& ctx, http_request& req, const conn
   });
 }
 
-/// A byte sink writing a chunked 200 stream to `conn`, at most a few chunks in flight (the job's
-/// worker blocks meanwhile). Nothing written yet when it is closed with an error: an HTTP error.
-byte_sink connection_sink(const connection_ptr& conn, std::string content_type) {
-  struct state {
-    std::mutex mu;
-    std::condition_variable cv;
-    int in_flight = 0;
-    bool failed = false;
-    bool started = false;
-    bool closed = false;
-    std::string buffer;
-  };
-  constexpr std::size_t chunk = 256 * 1024;
-  constexpr int window = 8;
-  auto st = std::make_shared<state>();
-  conn->on_close([st] {
-    std::lock_guard<std::mutex> lk{st->mu};
-    st->failed = true;
-    st->cv.notify_all();
-  });
-  // called with the lock held
-  auto flush = [st, conn, content_type](std::unique_lock<std::mutex>& lk) -> caf::error {
-    if (!st->started) {
-      st->started = true;
-      conn->stream_begin(200, content_type);
-    }
-    while (st->in_flight >= window && !st->failed)
-      st->cv.wait_for(lk, std::chrono::seconds{1});
-    if (st->failed) return make_error(ec::unavailable, "the client went away");
-    ++st->in_flight;
-    auto data = std::move(st->buffer);
-    st->buffer.clear();
-    conn->stream_write(std::move(data), [st](bool ok) {
-      std::lock_guard<std::mutex> lk{st->mu};
-      --st->in_flight;
-      if (!ok) st->failed = true;
-      st->cv.notify_all();
-    });
-    return {};
-  };
-  byte_sink out;
-  out.write = [st, flush](const char* p, std::size_t n) -> caf::error {
-    std::unique_lock<std::mutex> lk{st->mu};
-    if (st->failed) return make_error(ec::unavailable, "the client went away");
-    st->buffer.append(p, n);
-    if (st->buffer.size() >= chunk) return flush(lk);
-    return {};
-  };
-  out.close = [st, conn, flush](const caf::error& err) {
-    std::unique_lock<std::mutex> lk{st->mu};
-    if (st->closed) return;
-    st->closed = true;
-    if (!st->started && err) {
-      conn->respond(error_response(err));
-      return;
-    }
-    if (!st->buffer.empty() || !st->started) flush(lk);
-    conn->stream_end();
-  };
-  return out;
-}
-
 void save(const std::shared_ptr<api_context>& ctx, std::vector<std::string> names,
           const connection_ptr& conn) {
   if (names.empty()) return conn->respond(error_response(400, "no image names given"));

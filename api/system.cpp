@@ -3,6 +3,7 @@
 #include "actors/daemon/config.hpp"
 #include "actors/engine.hpp"
 #include "actors/events.hpp"
+#include "actors/images/store.hpp"
 #include "actors/log.hpp"
 #include "messages/defaults.hpp"
 
@@ -13,8 +14,11 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <simdjson.h>
 
+#include <cctype>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 
 namespace berth::api {
 
@@ -64,6 +68,68 @@ std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor e
   ctx->events = std::move(events);
   ctx->bridge = sys.spawn(bridge_impl, std::move(engine));
   return ctx;
+}
+
+/// A byte sink writing a chunked 200 stream to `conn`, at most a few chunks in flight (the job's
+/// worker blocks meanwhile). Nothing written yet when it is closed with an error: an HTTP error.
+byte_sink connection_sink(const connection_ptr& conn, std::string content_type) {
+  struct state {
+    std::mutex mu;
+    std::condition_variable cv;
+    int in_flight = 0;
+    bool failed = false;
+    bool started = false;
+    bool closed = false;
+    std::string buffer;
+  };
+  constexpr std::size_t chunk = 256 * 1024;
+  constexpr int window = 8;
+  auto st = std::make_shared<state>();
+  conn->on_close([st] {
+    std::lock_guard<std::mutex> lk{st->mu};
+    st->failed = true;
+    st->cv.notify_all();
+  });
+  // called with the lock held
+  auto flush = [st, conn, content_type](std::unique_lock<std::mutex>& lk) -> caf::error {
+    if (!st->started) {
+      st->started = true;
+      conn->stream_begin(200, content_type);
+    }
+    while (st->in_flight >= window && !st->failed)
+      st->cv.wait_for(lk, std::chrono::seconds{1});
+    if (st->failed) return make_error(ec::unavailable, "the client went away");
+    ++st->in_flight;
+    auto data = std::move(st->buffer);
+    st->buffer.clear();
+    conn->stream_write(std::move(data), [st](bool ok) {
+      std::lock_guard<std::mutex> lk{st->mu};
+      --st->in_flight;
+      if (!ok) st->failed = true;
+      st->cv.notify_all();
+    });
+    return {};
+  };
+  byte_sink out;
+  out.write = [st, flush](const char* p, std::size_t n) -> caf::error {
+    std::unique_lock<std::mutex> lk{st->mu};
+    if (st->failed) return make_error(ec::unavailable, "the client went away");
+    st->buffer.append(p, n);
+    if (st->buffer.size() >= chunk) return flush(lk);
+    return {};
+  };
+  out.close = [st, conn, flush](const caf::error& err) {
+    std::unique_lock<std::mutex> lk{st->mu};
+    if (st->closed) return;
+    st->closed = true;
+    if (!st->started && err) {
+      conn->respond(error_response(err));
+      return;
+    }
+    if (!st->buffer.empty() || !st->started) flush(lk);
+    conn->stream_end();
+  };
+  return out;
 }
 
 void run_job(const api_context& ctx, job j, std::function<void(job_result&)> done,
@@ -367,6 +433,39 @@ caf::expected<int64_t> parse_timestamp(std::string_view value) {
       ns *= 10;
   }
   return s * 1000000000 + ns;
+}
+
+caf::expected<int64_t> parse_until(std::string_view value, int64_t now_nano) {
+  if (auto t = parse_timestamp(value)) return t;
+  if (auto t = parse_rfc3339(value)) return t;
+  // A Go duration: [0-9.]+ units, summed.
+  double total = 0;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    auto start = i;
+    while (i < value.size() &&
+           (std::isdigit(static_cast<unsigned char>(value[i])) || value[i] == '.'))
+      ++i;
+    auto unit_start = i;
+    while (i < value.size() && !std::isdigit(static_cast<unsigned char>(value[i])) &&
+           value[i] != '.')
+      ++i;
+    auto number = std::string{value.substr(start, unit_start - start)};
+    auto unit = value.substr(unit_start, i - unit_start);
+    static const std::pair<const char*, double> units[] = {
+        {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    double scale = 0;
+    for (auto& [name, factor] : units)
+      if (unit == name) scale = factor;
+    char* end = nullptr;
+    double n = std::strtod(number.c_str(), &end);
+    if (number.empty() || scale == 0 || end == nullptr || *end != '\0')
+      return make_error(ec::invalid_argument, "failed to parse value as time or duration: \"" +
+                                                  std::string{value} + "\"");
+    total += n * scale;
+  }
+  if (value.empty()) return make_error(ec::invalid_argument, "empty until filter");
+  return now_nano - static_cast<int64_t>(total);
 }
 
 // -- routes --------------------------------------------------------------------------------------

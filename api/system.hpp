@@ -37,6 +37,11 @@ std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor e
 void run_job(const api_context& ctx, job j, std::function<void(job_result&)> done,
              caf::duration timeout = caf::infinite);
 
+/// A byte sink writing a chunked 200 stream of `content_type` to `conn`, at most a few chunks in
+/// flight (the job's worker blocks meanwhile). Closed with an error before anything was
+/// written: an HTTP error instead.
+byte_sink connection_sink(const connection_ptr& conn, std::string content_type);
+
 /// Answer a job's result: an error response, or `encode(output)` as JSON with `status`.
 template <class T, class Encode>
 void answer(const connection_ptr& conn, job_result& r, Encode encode, unsigned status = 200) {
@@ -66,5 +71,8 @@ std::string rfc3339_nano(int64_t unix_nano);
 caf::expected<filter_args> parse_filters(std::string_view json);
 /// Docker's since/until: "SECONDS" or "SECONDS.NANOS" -> unix nanoseconds.
 caf::expected<int64_t> parse_timestamp(std::string_view value);
+/// A prune's `until` as moby's GetTimestamp reads it: SECONDS[.NANOS], RFC 3339, or a Go
+/// duration before `now_nano` ("24h", "1h30m", "90s") -> unix nanoseconds.
+caf::expected<int64_t> parse_until(std::string_view value, int64_t now_nano);
 
 } // namespace berth::api

@@ -83,6 +83,9 @@ CAF_ADD_TYPE_ID(berth, (berth::create_result))
 CAF_ADD_TYPE_ID(berth, (berth::output_chunk))
 CAF_ADD_TYPE_ID(berth, (berth::wait_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_process))
+CAF_ADD_TYPE_ID(berth, (berth::fs_change))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::fs_change>))
+CAF_ADD_TYPE_ID(berth, (berth::top_result))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 

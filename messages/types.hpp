@@ -572,6 +572,27 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("berth.wait_result"), x.status_code, x.error);
 }
 
+/// `docker top`: ps's column titles and the container's processes, one row of columns each.
+struct top_result {
+  std::vector<std::string> titles;
+  std::vector<std::vector<std::string>> processes;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, top_result& x) {
+  return f(caf::meta::type_name("berth.top_result"), x.titles, x.processes);
+}
+
+/// One change of a container's filesystem (GET /containers/{id}/changes): Kind 0 modified,
+/// 1 added, 2 deleted.
+struct fs_change {
+  std::string path;
+  int32_t kind = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, fs_change& x) {
+  return f(caf::meta::type_name("berth.fs_change"), x.path, x.kind);
+}
+
 } // namespace berth
 
 namespace berth::registry {

@@ -807,6 +807,70 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     return fail(make_error(ec::conflict, "removal of container " + st.info.id.substr(0, 12) +
                                              " is already in progress"));
   if (j.name == "container_inspect") return ok(caf::make_message(st.info));
+  if (j.name == "container_rename") { // the manager checked the name and holds it
+    auto old = st.info.name;
+    st.info.name = j.args.at(1);
+    persist(self);
+    publish(self, "rename", {{"oldName", old}});
+    return ok();
+  }
+  if (j.name == "container_export") { // the stream ends (or is cut) when the worker is done
+    if (!j.input.match_elements<byte_sink>())
+      return fail(make_error(ec::invalid_argument, "export: no output stream"));
+    auto sink = j.input.get_as<byte_sink>(0);
+    auto graph = st.deps->graph;
+    auto layer = st.info.rw_layer;
+    run_detached<bool>(
+        self,
+        [graph, layer, sink]() -> caf::expected<bool> {
+          sink.close(graph->export_tar(layer, sink.write));
+          return true;
+        },
+        [](caf::expected<bool>&) {});
+    return ok();
+  }
+  if (j.name == "container_top") { // ps on the host, the rows of the container's cgroup
+    if (s.status == container_status::restarting)
+      return fail(make_error(ec::conflict, "Container " + st.info.id +
+                                               " is restarting, wait until the container is "
+                                               "running"));
+    if (!is_running(s) || !st.proc || !st.proc->cgroup) return fail(not_running(st));
+    auto pids = st.proc->cgroup->pids();
+    if (!pids) return fail(pids.error());
+    auto rp = self->make_response_promise<job_result>();
+    auto ps_args = j.getenv("ps_args");
+    run_detached<top_result>(
+        self,
+        [pids = *pids, ps_args]() -> caf::expected<top_result> {
+          auto t = exec::top(pids, ps_args);
+          if (!t) return t.error();
+          return top_result{std::move(t->first), std::move(t->second)};
+        },
+        [rp](caf::expected<top_result>& r) mutable {
+          rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+        });
+    return rp;
+  }
+  if (j.name == "container_changes") { // docker diff: the read-write layer against the image
+    auto rp = self->make_response_promise<job_result>();
+    auto graph = st.deps->graph;
+    auto layer = st.info.rw_layer;
+    run_detached<std::vector<fs_change>>(
+        self,
+        [graph, layer]() -> caf::expected<std::vector<fs_change>> {
+          auto changes = graph->changes(layer);
+          if (!changes) return changes.error();
+          std::vector<fs_change> out;
+          out.reserve(changes->size());
+          for (auto& c : *changes)
+            out.push_back({c.path, static_cast<int32_t>(c.kind)});
+          return out;
+        },
+        [rp](caf::expected<std::vector<fs_change>>& r) mutable {
+          rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+        });
+    return rp;
+  }
   if (j.name == "container_start") {
     if (s.status == container_status::running || st.starting)
       return fail(make_error(ec::not_modified, "Container already started"));

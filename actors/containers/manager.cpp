@@ -98,9 +98,10 @@ using manager_self = container_manager_actor::stateful_pointer<manager_state>;
 
 const std::vector<std::string>& container_jobs() {
   static const std::vector<std::string> jobs{
-      "container_inspect", "container_start", "container_stop",   "container_restart",
-      "container_kill",    "container_wait",  "container_delete", "container_attach",
-      "container_resize",  "container_logs",  "container_pause",  "container_unpause"};
+      "container_inspect", "container_start",  "container_stop",   "container_restart",
+      "container_kill",    "container_wait",   "container_delete", "container_attach",
+      "container_resize",  "container_logs",   "container_pause",  "container_unpause",
+      "container_changes", "container_rename", "container_export", "container_top"};
   return jobs;
 }
 
@@ -300,6 +301,125 @@ caf::result<job_result> create(manager_self self, job& j) {
   return rp;
 }
 
+// docker rename (moby's daemon/rename.go): the new name is taken at once, the old one freed
+// once the container actor took it (it records it and publishes the event).
+caf::result<job_result> rename(manager_self self, const std::string& id, job& j) {
+  auto& st = self->state;
+  if (j.args.size() < 2) return fail(make_error(ec::invalid_argument, "rename: no new name"));
+  auto name = j.args[1];
+  auto old = st.containers.at(id).info.name;
+  if (name == old)
+    return fail(make_error(ec::invalid_argument,
+                           "Renaming a container with the same name as its current name"));
+  if (auto it = st.names.find(name); it != st.names.end())
+    return fail(make_error(ec::conflict, "Conflict. The container name \"" + name +
+                                             "\" is already in use by container \"" + it->second +
+                                             "\". You have to remove (or rename) that "
+                                             "container to be able to reuse that name."));
+  st.names[name] = id;
+  auto rp = self->make_response_promise<job_result>();
+  j.args[0] = id;
+  self->request(st.containers.at(id).actor, caf::infinite, std::move(j))
+      .then(
+          [self, rp, id, name, old](job_result& r) mutable {
+            auto& names = self->state.names;
+            auto drop = r.status == status_ok ? old : name;
+            if (auto it = names.find(drop); it != names.end() && it->second == id) names.erase(it);
+            rp.deliver(std::move(r));
+          },
+          [self, rp, id, name](caf::error& err) mutable {
+            auto& names = self->state.names;
+            if (auto it = names.find(name); it != names.end() && it->second == id) names.erase(it);
+            rp.deliver(fail(std::move(err)));
+          });
+  return rp;
+}
+
+// docker container prune (moby's ContainersPrune): the stopped containers created before
+// `until` whose labels match (label: has, label!: has not; "k" or "k=v") are removed as by
+// `docker rm`; the answer lists them, with the size of their read-write layers.
+caf::result<job_result> prune(manager_self self, job& j) {
+  auto& st = self->state;
+  int64_t until = -1;
+  if (auto u = j.getenv("until"); !u.empty()) until = std::stoll(u);
+  filter_args f;
+  if (j.input.match_elements<filter_args>()) f = j.input.get_as<filter_args>(0);
+  auto has = [](const container_info& c, const std::string& want) {
+    auto eq = want.find('=');
+    auto it = c.config.labels.find(want.substr(0, eq));
+    return it != c.config.labels.end() &&
+           (eq == std::string::npos || it->second == want.substr(eq + 1));
+  };
+  std::vector<std::pair<std::string, std::string>> victims; // ID, read-write layer
+  for (auto& [id, r] : st.containers) {
+    auto& c = r.info;
+    auto s = c.state.status;
+    if (s != container_status::created && s != container_status::exited &&
+        s != container_status::dead)
+      continue;
+    if (until >= 0 && c.created_nano >= until) continue;
+    bool ok = true;
+    for (auto& l : f["label"])
+      ok = ok && has(c, l);
+    for (auto& l : f["label!"])
+      ok = ok && !has(c, l);
+    if (ok) victims.emplace_back(id, c.rw_layer);
+  }
+  auto rp = self->make_response_promise<job_result>();
+  auto graph = st.opts.deps->graph;
+  run_detached<std::vector<int64_t>>(
+      self,
+      [graph, victims]() -> caf::expected<std::vector<int64_t>> {
+        std::vector<int64_t> sizes;
+        for (auto& v : victims) {
+          auto n = graph->size(v.second);
+          sizes.push_back(n ? *n : 0);
+        }
+        return sizes;
+      },
+      [self, rp, victims](caf::expected<std::vector<int64_t>>& sizes) mutable {
+        struct tally {
+          std::vector<std::string> ids;
+          int64_t reclaimed = 0;
+          std::size_t pending = 0;
+        };
+        auto t = std::make_shared<tally>();
+        t->pending = victims.size();
+        auto finish = [self, rp, t]() mutable {
+          event ev;
+          ev.type = "container";
+          ev.action = "prune";
+          ev.attributes["reclaimed"] = std::to_string(t->reclaimed);
+          self->send(self->state.opts.deps->events, caf::publish_atom_v, std::move(ev));
+          std::sort(t->ids.begin(), t->ids.end());
+          rp.deliver(ok(caf::make_message(t->ids, t->reclaimed)));
+        };
+        if (victims.empty()) return finish();
+        for (std::size_t i = 0; i < victims.size(); ++i) {
+          auto it = self->state.containers.find(victims[i].first);
+          if (it == self->state.containers.end()) {
+            if (--t->pending == 0) finish();
+            continue;
+          }
+          auto size = sizes && i < sizes->size() ? (*sizes)[i] : 0;
+          auto id = victims[i].first;
+          self->request(it->second.actor, caf::infinite, job{"container_delete", {id}, {}, {}})
+              .then(
+                  [t, id, size, finish](job_result& r) mutable {
+                    if (r.status == status_ok) {
+                      t->ids.push_back(id);
+                      t->reclaimed += size;
+                    }
+                    if (--t->pending == 0) finish();
+                  },
+                  [t, finish](caf::error&) mutable {
+                    if (--t->pending == 0) finish();
+                  });
+        }
+      });
+  return rp;
+}
+
 // Every container, newest first (the API applies all, limit, filters, before and since).
 std::vector<container_info> list(const manager_state& st) {
   std::vector<container_info> out;
@@ -363,10 +483,12 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
           return ok(caf::make_message(
               std::vector<int64_t>{total, running, paused, total - running - paused}));
         }
+        if (j.name == "container_prune") return prune(self, j);
         if (j.args.empty())
           return fail(make_error(ec::invalid_argument, j.name + ": no container given"));
         auto id = resolve(st, j.args[0]);
         if (!id) return fail(id.error());
+        if (j.name == "container_rename") return rename(self, *id, j);
         return self->delegate(st.containers.at(*id).actor, std::move(j));
       },
       [self](atom::shutdown) -> caf::result<caf::ok_atom> {
@@ -400,7 +522,8 @@ caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system
                                                                container_manager_options opts) {
   auto engine = opts.engine;
   auto mgr = sys.spawn(manager_behavior, std::move(opts));
-  std::vector<std::string> jobs{"container_create", "containers", "container_count"};
+  std::vector<std::string> jobs{"container_create", "containers", "container_count",
+                                "container_prune"};
   for (auto& n : container_jobs())
     jobs.push_back(n);
   caf::scoped_actor self{sys};

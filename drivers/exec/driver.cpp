@@ -2,22 +2,29 @@
 // helper's default path and the native driver's factory (the driver lives in native/native.cpp).
 #include "drivers/exec/driver.hpp"
 
+#include "drivers/io.hpp"
 #include "messages/error.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <utility>
 
 namespace berth::exec {
@@ -319,6 +326,113 @@ std::vector<host_device> host_devices(const std::string& dir) {
   }
   ::closedir(d);
   return out;
+}
+
+namespace {
+
+// A program's standard output (stderr to /dev/null), and its exit status; 10 s at most.
+caf::expected<std::pair<int, std::string>> run_output(const std::vector<std::string>& argv) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0)
+    return make_error(ec::system, "pipe: " + std::string{std::strerror(errno)});
+  io::unique_fd rd{p[0]}, wr{p[1]};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, wr.fd, 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  wr.reset();
+  if (rc != 0) return make_error(ec::system, "run " + argv[0] + ": " + std::strerror(rc));
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  char buf[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    pollfd pfd{rd.fd, POLLIN, 0};
+    if (left <= 0 || (::poll(&pfd, 1, static_cast<int>(left)) == 0)) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    auto n = ::read(rd.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out);
+}
+
+// Go's strings.Fields on ASCII whitespace.
+std::vector<std::string> fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in{line};
+  std::string f;
+  while (in >> f)
+    out.push_back(f);
+  return out;
+}
+
+} // namespace
+
+caf::expected<std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>>>
+top(const std::vector<pid_t>& pids, const std::string& ps_args) {
+  auto args = ps_args.empty() ? std::string{"-ef"} : ps_args;
+  // moby's validatePSArgs: "k=PID..." only as "pid=".
+  for (auto& f : fields(args)) {
+    auto eq = f.find('=');
+    if (eq != std::string::npos && f.compare(eq + 1, 3, "PID") == 0 && f.substr(0, eq) != "pid")
+      return make_error(ec::invalid_argument, "specifying \"" + f.substr(0, eq) + "=" +
+                                                  f.substr(eq + 1) + "\" is not allowed");
+  }
+  std::vector<std::string> argv{"ps"};
+  for (auto& f : fields(args))
+    argv.push_back(f);
+  std::string list;
+  for (auto pid : pids)
+    list += (list.empty() ? "" : ",") + std::to_string(pid);
+  auto with_q = argv;
+  with_q.push_back("-q" + list);
+  auto r = run_output(with_q);
+  if (!r) return r.error();
+  if (r->first != 0) { // some options (f) do not go with -q
+    r = run_output(argv);
+    if (!r) return r.error();
+    if (r->first != 0)
+      return make_error(ec::system, "Error running ps: exit status " + std::to_string(r->first));
+  }
+  std::istringstream in{r->second};
+  std::string line;
+  std::getline(in, line);
+  auto titles = fields(line);
+  auto pid_col = std::find(titles.begin(), titles.end(), "PID");
+  if (pid_col == titles.end())
+    return make_error(ec::system, "Couldn't find PID field in ps output");
+  auto index = static_cast<std::size_t>(pid_col - titles.begin());
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(in, line)) {
+    auto cols = fields(line);
+    if (cols.size() < titles.size()) continue;
+    auto pid = cols[index] == "-" ? 0 : std::atoi(cols[index].c_str());
+    if (std::find(pids.begin(), pids.end(), pid) == pids.end()) continue;
+    std::vector<std::string> row(cols.begin(), cols.begin() + static_cast<long>(titles.size()) - 1);
+    std::string last;
+    for (auto i = titles.size() - 1; i < cols.size(); ++i)
+      last += (last.empty() ? "" : " ") + cols[i];
+    row.push_back(last);
+    rows.push_back(std::move(row));
+  }
+  return std::make_pair(std::move(titles), std::move(rows));
 }
 
 std::string default_helper_path() {

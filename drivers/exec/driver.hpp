@@ -144,6 +144,12 @@ struct host_device {
 /// shm, fd, mqueue, .lxc, .lxd-mounts or .udev, and not the console.
 std::vector<host_device> host_devices(const std::string& dir = "/dev");
 
+/// `docker top` as moby runs it: `ps <ps_args>` ("-ef" when empty) on the host, with `-q <pids>`
+/// when ps takes it, then the rows of `pids` only; the last column takes what overhangs. 400 for
+/// a "k=PID" other than "pid=", 500 when ps fails or shows no PID column.
+caf::expected<std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>>>
+top(const std::vector<pid_t>& pids, const std::string& ps_args);
+
 /// Set a pty's window size.
 caf::error resize_pty(int pty_fd, uint16_t rows, uint16_t cols);
 

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+
 using namespace berth::it;
 using namespace std::chrono_literals;
 
@@ -227,6 +229,131 @@ BOOST_AUTO_TEST_CASE(daemon_init_default) {
   BOOST_TEST(r.out == "child\n", r.out + r.err);
   r = sh(d.docker("run --rm --init=false busybox sh -c 'echo $$'"));
   BOOST_TEST(r.out == "1\n", r.out + r.err);
+}
+
+// docker diff: added, changed and deleted paths of the container's layer, stopped or running.
+BOOST_AUTO_TEST_CASE(diff_after_changes) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --name changed busybox sh -c "
+                       "'touch /added && rm /bin/ls && echo x >> /etc/passwd'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out + r.err);
+  r = sh(d.docker("diff changed"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  for (auto line : {"A /added\n", "D /bin/ls\n", "C /etc/passwd\n", "C /etc\n", "C /bin\n"})
+    BOOST_TEST(contains(r.out, line), r.out);
+  BOOST_TEST(!contains(r.out, "/etc/hosts"), r.out); // the init layer's files are not changes
+  // docker export: the merged tree, streamed; to a file with -o.
+  r = sh(d.docker("export changed") + " | tar t");
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "added\n"), r.out);
+  BOOST_TEST(contains(r.out, "bin/busybox\n"), r.out);
+  BOOST_TEST(!contains(r.out, "bin/ls\n"), r.out);
+  auto file = d.dir.file("exported.tar");
+  r = sh(d.docker("export -o " + file + " changed") + " && tar xOf " + file +
+         " etc/passwd 2>/dev/null || tar xOf " + file + " ./etc/passwd");
+  BOOST_TEST(contains(r.out, "x\n"), r.out + r.err);
+  BOOST_TEST(sh(d.docker("export nosuch") + " > /dev/null").exit_code != 0);
+  // None: dockerd's null, which the CLI prints as nothing.
+  r = sh(d.docker("run -d --name quiet busybox sleep 100"));
+  BOOST_REQUIRE(r.exit_code == 0);
+  r = sh(d.docker("diff quiet"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "");
+  auto raw = http_unix(d.socket, "GET", "/v1.41/containers/quiet/changes");
+  BOOST_TEST(raw.body.rfind("null", 0) == 0u, raw.body); // (json_response adds a newline)
+  BOOST_TEST(sh(d.docker("diff nosuch")).exit_code != 0);
+  sh(d.docker("rm -f quiet"));
+}
+
+// docker top: the container's processes as ps shows them, with ps options; 409 when stopped.
+BOOST_AUTO_TEST_CASE(top_processes) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  BOOST_REQUIRE(
+      sh(d.docker("run -d --name busy busybox sh -c 'sleep 300 & sleep 301'")).exit_code == 0);
+  command_result r;
+  for (int i = 0; i < 100; ++i) { // until the shell has started both
+    r = sh(d.docker("top busy"));
+    if (contains(r.out, "sleep 300") && contains(r.out, "sleep 301")) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST((contains(r.out, "UID") && contains(r.out, "PID") && contains(r.out, "CMD")), r.out);
+  BOOST_TEST(contains(r.out, "sleep 300"), r.out);
+  BOOST_TEST(contains(r.out, "sleep 301"), r.out);
+  BOOST_TEST(!contains(r.out, "berthd"), r.out); // only the container's
+  r = sh(d.docker("top busy -o pid,args"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "PID"), r.out);
+  BOOST_TEST(contains(r.out, "sleep 301"), r.out);
+  auto raw = http_unix(d.socket, "GET", "/v1.41/containers/busy/top?ps_args=-o%20ppid%3DPID");
+  BOOST_TEST(raw.status == 400, raw.body);
+  sh(d.docker("kill busy"));
+  r = sh(d.docker("top busy"));
+  BOOST_TEST(contains(r.err, "is not running"), r.err);
+}
+
+// docker container prune: stopped containers only, with until and label filters.
+BOOST_AUTO_TEST_CASE(container_prune) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto kept = sh(d.docker("create --label keep=1 busybox true")).out;
+  auto done = sh(d.docker("run -d --label x=y busybox sh -c 'echo data > /file'")).out;
+  auto up = sh(d.docker("run -d busybox sleep 100")).out;
+  BOOST_REQUIRE(!kept.empty() && !done.empty() && !up.empty());
+  sh(d.docker("wait " + done));
+  auto r = sh(d.docker("container prune -f --filter until=24h")); // all are younger
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(!contains(r.out, "Deleted Containers"), r.out);
+  r = sh(d.docker("container prune -f --filter label!=keep"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "Deleted Containers:\n" + done), r.out);
+  BOOST_TEST(!contains(r.out, kept), r.out);
+  BOOST_TEST(contains(r.out, "Total reclaimed space:"), r.out);
+  r = sh(d.docker("container prune -f"));
+  BOOST_TEST(contains(r.out, kept), r.out);
+  BOOST_TEST(!contains(r.out, up), r.out);
+  r = sh(d.docker("ps -aq --no-trunc"));
+  BOOST_TEST(r.out == up, r.out); // the running one stays
+  r = sh(d.docker("container prune -f --filter status=exited"));
+  BOOST_TEST(contains(r.err, "invalid filter 'status'"), r.err);
+  auto raw = http_unix(d.socket, "POST", "/v1.41/containers/prune");
+  BOOST_TEST(raw.status == 200);
+  BOOST_TEST(contains(raw.body, "\"ContainersDeleted\":null"), raw.body);
+  sh(d.docker("rm -f " + up));
+}
+
+// docker rename: 409 on a name in use, 400 for the same or a bad name; the event carries the
+// old name; the new name survives a daemon restart and frees the old one.
+BOOST_AUTO_TEST_CASE(rename_containers) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  BOOST_REQUIRE(sh(d.docker("create --name first busybox true")).exit_code == 0);
+  BOOST_REQUIRE(sh(d.docker("run -d --name second busybox sleep 100")).exit_code == 0);
+  auto r = sh(d.docker("rename first second"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "is already in use by container"), r.err);
+  r = sh(d.docker("rename first first"));
+  BOOST_TEST(contains(r.err, "Renaming a container with the same name"), r.err);
+  r = sh(d.docker("rename first 'bad name'"));
+  BOOST_TEST(contains(r.err, "Invalid container name"), r.err);
+  r = sh(d.docker("rename second renamed")); // a running one
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("rename first second")); // the old name is free again
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("ps -a --format '{{.Names}}' --filter name=renamed"));
+  BOOST_TEST(r.out == "renamed\n", r.out + r.err);
+  r = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter event=rename "
+                  "--format '{{.Actor.Attributes.oldName}} {{.Actor.Attributes.name}}'"));
+  BOOST_TEST(r.out == "/second renamed\n/first second\n", r.out + r.err);
+  r = sh(d.docker("inspect -f '{{.Name}}' renamed"));
+  BOOST_TEST(r.out == "/renamed\n");
+  sh(d.docker("rm -f renamed"));
 }
 
 // Runtimes: the daemon's default one runs every container and shows in info and inspect; an

@@ -164,6 +164,16 @@ BOOST_AUTO_TEST_CASE(timestamps_and_rfc3339) {
   BOOST_TEST(!parse_timestamp("1.1234567890"));
   BOOST_TEST(rfc3339_nano(0) == "1970-01-01T00:00:00Z");
   BOOST_TEST(rfc3339_nano(1500000000) == "1970-01-01T00:00:01.5Z");
+  // prune's until: timestamps, RFC 3339, or Go durations before now
+  int64_t now = 10000 * int64_t{1000000000};
+  BOOST_TEST(*parse_until("5", now) == 5000000000);
+  BOOST_TEST(*parse_until("1970-01-01T00:00:01Z", now) == 1000000000);
+  BOOST_TEST(*parse_until("1h", now) == now - 3600 * int64_t{1000000000});
+  BOOST_TEST(*parse_until("1h30m", now) == now - 5400 * int64_t{1000000000});
+  BOOST_TEST(*parse_until("1.5s", now) == now - 1500000000);
+  BOOST_TEST(!parse_until("", now));
+  BOOST_TEST(!parse_until("10x", now));
+  BOOST_TEST(!parse_until("h", now));
 }
 
 BOOST_AUTO_TEST_CASE(event_json_has_docker_fields_and_types) {
