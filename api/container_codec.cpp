@@ -1234,6 +1234,29 @@ caf::expected<container_config> parse_create(std::string_view body) {
   return std::move(p.config);
 }
 
+caf::expected<host_config> parse_update(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded{body};
+  element doc;
+  if (auto err = parser.parse(padded).get(doc))
+    return bad(std::string{"invalid JSON: "} + simdjson::error_message(err));
+  simdjson::dom::object top;
+  if (doc.get(top))
+    return bad("json: cannot unmarshal " + kind_of(doc) +
+               " into Go value of type container.UpdateConfig");
+  decoder d;
+  host_parse p;
+  p.host = host_config{};
+  p.host.restart_policy.clear(); // "" = unchanged
+  const scope s{"UpdateConfig", ""};
+  for (auto kv : top)
+    decode_host_field(d, kv.key, kv.value, s, p);
+  if (d.first) return d.first;
+  if (p.host.memory != 0 && p.host.memory < 6 * 1024 * 1024)
+    return bad("Minimum memory limit allowed is 6MB");
+  return std::move(p.host);
+}
+
 caf::expected<std::string> validate_name(const std::string& name) {
   if (name.empty()) return std::string{};
   auto invalid = [&] {

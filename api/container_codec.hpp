@@ -23,6 +23,10 @@ namespace berth::api {
 /// none either: that check happens later (the image is not known here).
 caf::expected<container_config> parse_create(std::string_view body);
 
+/// POST /containers/{id}/update's body (moby's UpdateConfig: the Resources fields and
+/// RestartPolicy, decoded as HostConfig's are): the fields given non-zero change, the rest stay.
+caf::expected<host_config> parse_update(std::string_view body);
+
 /// The name query parameter of create: "" (generate one) or /?[a-zA-Z0-9][a-zA-Z0-9_.-]+
 /// (400 `Invalid container name (x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`). Returns the
 /// name with its leading "/".

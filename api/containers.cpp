@@ -262,6 +262,17 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
             });
   });
 
+  // docker update: resources (applied to a running container's cgroup) and restart policy.
+  r.add("POST", "/containers/{id}/update", [ctx](http_request& req, const connection_ptr& conn) {
+    auto update = parse_update(req.body);
+    if (!update) return conn->respond(error_response(update.error()));
+    run_job(*ctx, job{"container_update", {id_of(req)}, {}, caf::make_message(std::move(*update))},
+            [conn](job_result& res) {
+              if (res.status != status_ok) return conn->respond(error_response(res.error));
+              conn->respond(json_response(200, R"({"Warnings":null})"));
+            });
+  });
+
   // docker rename: the name is checked here, its uniqueness by the manager.
   r.add("POST", "/containers/{id}/rename", [ctx](http_request& req, const connection_ptr& conn) {
     auto given = req.get("name") ? *req.get("name") : std::string{};

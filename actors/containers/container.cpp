@@ -799,6 +799,80 @@ caf::error replay_log(container_self self, const stream_sink_actor& sink, const 
   return err;
 }
 
+// docker update (moby's daemon/update.go): the given resources and restart policy are merged
+// into the config; a running container's cgroup gets the new limits first, and nothing
+// changes when that fails.
+caf::result<job_result> update(container_self self, job& j) {
+  auto& st = self->state;
+  if (!j.input.match_elements<host_config>())
+    return fail(make_error(ec::invalid_argument, "update: no update config"));
+  auto& u = j.input.get_as<host_config>(0);
+  auto h = st.info.config.host;
+  auto cannot = [&](const std::string& why) {
+    return make_error(ec::invalid_argument, "Cannot update container " + st.info.id + ": " + why);
+  };
+  for (auto m : {&host_config::memory, &host_config::memory_swap, &host_config::memory_reservation,
+                 &host_config::nano_cpus, &host_config::cpu_shares, &host_config::cpu_period,
+                 &host_config::cpu_quota, &host_config::pids_limit})
+    if (u.*m != 0) h.*m = u.*m;
+  if (!u.cpuset_cpus.empty()) h.cpuset_cpus = u.cpuset_cpus;
+  if (!u.cpuset_mems.empty()) h.cpuset_mems = u.cpuset_mems;
+  if (u.nano_cpus != 0 && (h.cpu_period != 0 || h.cpu_quota != 0) && u.cpu_quota == 0)
+    return fail(cannot("Conflicting options: CPU Quota cannot be updated as NanoCPUs has "
+                       "already been set"));
+  if (u.memory != 0 && u.memory_swap == 0 && h.memory_swap > 0 && u.memory > h.memory_swap)
+    return fail(cannot("Memory limit should be smaller than already set memoryswap limit, "
+                       "update the memoryswap at the same time"));
+  if (!u.restart_policy.empty()) {
+    if (h.auto_remove && u.restart_policy != "no")
+      return fail(cannot("Restart policy cannot be updated because AutoRemove is enabled for "
+                         "the container"));
+    h.restart_policy = u.restart_policy;
+    h.restart_max_retries = u.restart_max_retries;
+  }
+  cgroups::resources r;
+  r.memory = h.memory;
+  r.memory_swap = h.memory_swap;
+  r.memory_reservation = h.memory_reservation;
+  r.cpu_shares = h.cpu_shares;
+  r.cpu_period = h.cpu_period;
+  r.cpu_quota = h.cpu_quota;
+  r.nano_cpus = h.nano_cpus;
+  r.cpuset_cpus = h.cpuset_cpus;
+  r.cpuset_mems = h.cpuset_mems;
+  r.pids_limit = h.pids_limit;
+  if (auto err = cgroups::validate(r)) return fail(cannot(error_message(err)));
+  auto commit = [self, h] {
+    auto& st = self->state;
+    st.info.config.host = h;
+    persist(self);
+    publish(self, "update");
+  };
+  if (!is_running(st.info.state) || !st.proc || !st.proc->cgroup) {
+    commit();
+    return ok();
+  }
+  auto rp = self->make_response_promise<job_result>();
+  auto proc = st.proc;
+  auto id = st.info.id;
+  run_detached<bool>(
+      self,
+      [proc, r]() -> caf::expected<bool> {
+        if (auto err = proc->cgroup->apply(r)) return err;
+        return true;
+      },
+      [rp, commit, id](caf::expected<bool>& done) mutable {
+        if (!done) {
+          rp.deliver(fail(make_error(ec::invalid_argument, "Cannot update container " + id + ": " +
+                                                               error_message(done.error()))));
+          return;
+        }
+        commit();
+        rp.deliver(ok());
+      });
+  return rp;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -807,6 +881,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     return fail(make_error(ec::conflict, "removal of container " + st.info.id.substr(0, 12) +
                                              " is already in progress"));
   if (j.name == "container_inspect") return ok(caf::make_message(st.info));
+  if (j.name == "container_update") return update(self, j);
   if (j.name == "container_rename") { // the manager checked the name and holds it
     auto old = st.info.name;
     st.info.name = j.args.at(1);

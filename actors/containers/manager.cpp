@@ -101,7 +101,8 @@ const std::vector<std::string>& container_jobs() {
       "container_inspect", "container_start",  "container_stop",   "container_restart",
       "container_kill",    "container_wait",   "container_delete", "container_attach",
       "container_resize",  "container_logs",   "container_pause",  "container_unpause",
-      "container_changes", "container_rename", "container_export", "container_top"};
+      "container_changes", "container_rename", "container_export", "container_top",
+      "container_update"};
   return jobs;
 }
 

@@ -135,6 +135,50 @@ BOOST_AUTO_TEST_CASE(memory_limit_and_restart_policy) {
   BOOST_TEST(state == "2 exited\n");
 }
 
+// docker update: limits applied to a running container's cgroup and kept in its config; the
+// restart policy too; refusals in moby's words.
+BOOST_AUTO_TEST_CASE(update_resources_and_policy) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto id = sh(d.docker("run -d --name upd busybox sleep 100")).out.substr(0, 64);
+  auto memory = [&] {
+    return sh("cat /sys/fs/cgroup/memory/berth/" + id +
+              "/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/berth/" + id +
+              "/memory.max")
+        .out;
+  };
+  auto r = sh(d.docker("update --memory 64m --memory-swap 128m --cpu-shares 512 upd"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "upd\n");
+  BOOST_TEST(memory() == "67108864\n");
+  r = sh(d.docker("inspect -f '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} "
+                  "{{.HostConfig.CpuShares}}' upd"));
+  BOOST_TEST(r.out == "67108864 134217728 512\n", r.out + r.err);
+  r = sh(d.docker("update --memory 256m upd")); // above the swap limit already set
+  BOOST_TEST(contains(r.err, "Memory limit should be smaller than already set memoryswap limit"),
+             r.err);
+  BOOST_TEST(memory() == "67108864\n");
+  r = sh(d.docker("update --memory 1m upd"));
+  BOOST_TEST(contains(r.err, "Minimum memory limit allowed is 6MB"), r.err);
+  r = sh(d.docker("update --restart on-failure:3 upd"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("inspect -f '{{.HostConfig.RestartPolicy.Name}} "
+                  "{{.HostConfig.RestartPolicy.MaximumRetryCount}}' upd"));
+  BOOST_TEST(r.out == "on-failure 3\n", r.out + r.err);
+  sh(d.docker("rm -f upd"));
+  // A stopped container: the config changes, the next start applies it.
+  sh(d.docker("create --name later busybox sleep 100"));
+  BOOST_TEST(sh(d.docker("update --memory 32m later")).exit_code == 0);
+  id = sh(d.docker("start later") + " >/dev/null && " + d.docker("inspect -f '{{.Id}}' later"))
+           .out.substr(0, 64);
+  BOOST_TEST(memory() == "33554432\n");
+  r = sh(d.docker("run -d --rm --name auto busybox sleep 100"));
+  r = sh(d.docker("update --restart always auto"));
+  BOOST_TEST(contains(r.err, "AutoRemove is enabled"), r.err);
+  sh(d.docker("rm -f later auto"));
+}
+
 // rmi against containers, with moby's conflict rules: a stopped container is a soft conflict
 // (force wins), a running one a hard one (force only untags), and a container keeps its layers
 // after its image is deleted until the container goes.

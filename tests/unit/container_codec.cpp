@@ -177,6 +177,27 @@ BOOST_AUTO_TEST_SUITE(container_codec)
 
 // -- create bodies the CLI sends ------------------------------------------------------------------
 
+// docker update's body: the CLI sends every Resources field (zeros for the ones not given).
+BOOST_AUTO_TEST_CASE(update_config) {
+  auto u = api::parse_update(R"({"BlkioWeight":0,"CpuShares":512,"Memory":67108864,"NanoCpus":0,
+    "CpusetCpus":"","MemorySwap":134217728,"PidsLimit":null,
+    "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}})");
+  BOOST_REQUIRE_MESSAGE(u, (u ? "" : error_message(u.error())));
+  BOOST_TEST(u->memory == 67108864);
+  BOOST_TEST(u->memory_swap == 134217728);
+  BOOST_TEST(u->cpu_shares == 512);
+  BOOST_TEST(u->nano_cpus == 0);
+  BOOST_TEST(u->restart_policy == "on-failure");
+  BOOST_TEST(u->restart_max_retries == 3);
+  auto none = api::parse_update(R"({"Memory":0})");
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->restart_policy == ""); // unchanged
+  BOOST_TEST(error_message(api::parse_update(R"({"Memory":1024})").error()) ==
+             "Minimum memory limit allowed is 6MB");
+  BOOST_TEST(!api::parse_update("[]"));
+  BOOST_TEST(!api::parse_update(R"({"Memory":"x"})"));
+}
+
 BOOST_AUTO_TEST_CASE(cli_run_foreground) {
   auto c = parse_ok(cli_body);
   BOOST_TEST(c.image == "alpine");
