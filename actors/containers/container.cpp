@@ -37,6 +37,23 @@ using namespace std::chrono_literals;
 
 // -- guards and helpers ---------------------------------------------------------------------------
 
+cgroups::resources resources_of(const host_config& h) {
+  cgroups::resources r;
+  r.memory = h.memory;
+  r.memory_swap = h.memory_swap;
+  r.memory_reservation = h.memory_reservation;
+  r.memory_swappiness = h.memory_swappiness;
+  r.oom_kill_disable = h.oom_kill_disable;
+  r.cpu_shares = h.cpu_shares;
+  r.cpu_period = h.cpu_period;
+  r.cpu_quota = h.cpu_quota;
+  r.nano_cpus = h.nano_cpus;
+  r.cpuset_cpus = h.cpuset_cpus;
+  r.cpuset_mems = h.cpuset_mems;
+  r.pids_limit = h.pids_limit;
+  return r;
+}
+
 bool can_start(const container_state& s) {
   return s.status == container_status::created || s.status == container_status::exited;
 }
@@ -353,18 +370,7 @@ exec::process_spec make_spec(const container_actor_state& st) {
   s.host_pid = h.pid_mode == "host";
   s.host_ipc = h.ipc_mode == "host";
   s.host_uts = h.uts_mode == "host";
-  s.resources.memory = h.memory;
-  s.resources.memory_swap = h.memory_swap;
-  s.resources.memory_reservation = h.memory_reservation;
-  s.resources.memory_swappiness = h.memory_swappiness;
-  s.resources.oom_kill_disable = h.oom_kill_disable;
-  s.resources.cpu_shares = h.cpu_shares;
-  s.resources.cpu_period = h.cpu_period;
-  s.resources.cpu_quota = h.cpu_quota;
-  s.resources.nano_cpus = h.nano_cpus;
-  s.resources.cpuset_cpus = h.cpuset_cpus;
-  s.resources.cpuset_mems = h.cpuset_mems;
-  s.resources.pids_limit = h.pids_limit;
+  s.resources = resources_of(h);
   s.cgroup_parent = h.cgroup_parent;
   if (h.console_size.size() == 2) {
     s.rows = static_cast<uint16_t>(h.console_size[0]);
@@ -830,17 +836,7 @@ caf::result<job_result> update(container_self self, job& j) {
     h.restart_policy = u.restart_policy;
     h.restart_max_retries = u.restart_max_retries;
   }
-  cgroups::resources r;
-  r.memory = h.memory;
-  r.memory_swap = h.memory_swap;
-  r.memory_reservation = h.memory_reservation;
-  r.cpu_shares = h.cpu_shares;
-  r.cpu_period = h.cpu_period;
-  r.cpu_quota = h.cpu_quota;
-  r.nano_cpus = h.nano_cpus;
-  r.cpuset_cpus = h.cpuset_cpus;
-  r.cpuset_mems = h.cpuset_mems;
-  r.pids_limit = h.pids_limit;
+  auto r = resources_of(h);
   if (auto err = cgroups::validate(r)) return fail(cannot(error_message(err)));
   auto commit = [self, h] {
     auto& st = self->state;

@@ -15,6 +15,7 @@
 // paused/dead arrive with the pause and the crash-recovery work.
 #pragma once
 
+#include "drivers/exec/cgroups.hpp"
 #include "messages/actors.hpp"
 
 #include <caf/expected.hpp>
@@ -50,6 +51,9 @@ struct container_deps {
   std::string default_runtime = "native";   // the runtime every container runs with
   std::set<std::string> runtimes{"native"}; // the names the daemon knows
 };
+
+/// The cgroup limits of a container's HostConfig (at start, update and create's validation).
+cgroups::resources resources_of(const host_config& h);
 
 /// The guards of the state machine, in one place.
 bool can_start(const container_state& s);

@@ -189,14 +189,7 @@ caf::result<job_result> create(manager_self self, job& j) {
                                              "\" is already in use by container \"" + it->second +
                                              "\". You have to remove (or rename) that container "
                                              "to be able to reuse that name."));
-  cgroups::resources r;
-  r.memory = cfg.host.memory;
-  r.memory_swap = cfg.host.memory_swap;
-  r.memory_swappiness = cfg.host.memory_swappiness;
-  r.nano_cpus = cfg.host.nano_cpus;
-  r.cpu_period = cfg.host.cpu_period;
-  r.cpu_quota = cfg.host.cpu_quota;
-  if (auto err = cgroups::validate(r)) return fail(std::move(err));
+  if (auto err = cgroups::validate(resources_of(cfg.host))) return fail(std::move(err));
   auto log_type = cfg.host.log_type.empty() ? st.opts.deps->log_driver : cfg.host.log_type;
   auto log_config = cfg.host.log_type.empty() ? st.opts.deps->log_opts : cfg.host.log_config;
   if (log_type != "json-file" && log_type != "none")
