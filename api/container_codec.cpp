@@ -1257,6 +1257,79 @@ caf::expected<host_config> parse_update(std::string_view body) {
   return std::move(p.host);
 }
 
+caf::expected<exec_config> parse_exec(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded{body};
+  element doc;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return bad("got EOF while reading request body");
+  if (auto err = parser.parse(padded).get(doc))
+    return bad(std::string{"invalid JSON: "} + simdjson::error_message(err));
+  simdjson::dom::object top;
+  if (doc.get(top))
+    return bad("json: cannot unmarshal " + kind_of(doc) + " into Go value of type types.ExecConfig");
+  decoder d;
+  exec_config c;
+  const scope s{"ExecConfig", ""};
+  for (auto kv : top) {
+    auto k = kv.key;
+    auto& v = kv.value;
+    if (ieq(k, "User"))
+      d.string(v, s.at("User"), c.user);
+    else if (ieq(k, "Privileged"))
+      d.boolean(v, s.at("Privileged"), c.privileged);
+    else if (ieq(k, "Tty"))
+      d.boolean(v, s.at("Tty"), c.tty);
+    else if (ieq(k, "AttachStdin"))
+      d.boolean(v, s.at("AttachStdin"), c.attach_stdin);
+    else if (ieq(k, "AttachStdout"))
+      d.boolean(v, s.at("AttachStdout"), c.attach_stdout);
+    else if (ieq(k, "AttachStderr"))
+      d.boolean(v, s.at("AttachStderr"), c.attach_stderr);
+    else if (ieq(k, "DetachKeys"))
+      d.string(v, s.at("DetachKeys"), c.detach_keys);
+    else if (ieq(k, "Env"))
+      d.strings(v, s.at("Env"), c.env);
+    else if (ieq(k, "WorkingDir"))
+      d.string(v, s.at("WorkingDir"), c.working_dir);
+    else if (ieq(k, "Cmd")) {
+      bool set = false;
+      d.strslice(v, c.cmd, set);
+    }
+  }
+  if (d.first) return d.first;
+  if (c.cmd.empty()) return bad("No exec command specified");
+  if (!c.working_dir.empty() && c.working_dir[0] != '/')
+    return bad("the working directory '" + c.working_dir + "' is invalid, it needs to be an "
+               "absolute path");
+  return c;
+}
+
+std::string encode_exec_inspect(const exec_info& x) {
+  boost::json::object pc;
+  pc["tty"] = x.config.tty;
+  pc["entrypoint"] = x.config.cmd.empty() ? std::string{} : x.config.cmd[0];
+  boost::json::array args;
+  for (size_t i = 1; i < x.config.cmd.size(); ++i)
+    args.emplace_back(x.config.cmd[i]);
+  pc["arguments"] = std::move(args);
+  pc["privileged"] = x.config.privileged;
+  if (!x.config.user.empty()) pc["user"] = x.config.user;
+  boost::json::object o;
+  o["ID"] = x.id;
+  o["Running"] = x.running;
+  o["ExitCode"] = x.exited ? boost::json::value(x.exit_code) : boost::json::value(nullptr);
+  o["ProcessConfig"] = std::move(pc);
+  o["OpenStdin"] = x.config.attach_stdin;
+  o["OpenStderr"] = x.config.attach_stderr;
+  o["OpenStdout"] = x.config.attach_stdout;
+  o["CanRemove"] = false;
+  o["ContainerID"] = x.container_id;
+  o["DetachKeys"] = x.config.detach_keys;
+  o["Pid"] = x.pid;
+  return boost::json::serialize(o);
+}
+
 caf::expected<std::string> validate_name(const std::string& name) {
   if (name.empty()) return std::string{};
   auto invalid = [&] {

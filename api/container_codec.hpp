@@ -27,6 +27,13 @@ caf::expected<container_config> parse_create(std::string_view body);
 /// RestartPolicy, decoded as HostConfig's are): the fields given non-zero change, the rest stay.
 caf::expected<host_config> parse_update(std::string_view body);
 
+/// POST /containers/{id}/exec's body (moby's ExecConfig), with moby's 400s: "No exec command
+/// specified", a relative WorkingDir, Go's type errors.
+caf::expected<exec_config> parse_exec(std::string_view body);
+
+/// GET /exec/{id}/json (moby's ExecInspect): ExitCode null until the process has run.
+std::string encode_exec_inspect(const exec_info& x);
+
 /// The name query parameter of create: "" (generate one) or /?[a-zA-Z0-9][a-zA-Z0-9_.-]+
 /// (400 `Invalid container name (x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`). Returns the
 /// name with its leading "/".

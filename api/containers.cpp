@@ -19,35 +19,6 @@ namespace berth::api {
 
 namespace {
 
-/// Writes a container's byte stream to the client: chunks of a 200 stream (logs) or raw bytes
-/// of a hijacked connection (attach). Ends the response at `done`.
-struct sink_state {
-  static inline const char* name = "stream_sink";
-  bool finished = false;
-};
-
-stream_sink_actor::behavior_type stream_sink(stream_sink_actor::stateful_pointer<sink_state> self,
-                                             connection_ptr conn, bool raw) {
-  conn->on_close([self = caf::actor_cast<caf::actor>(self)] {
-    caf::anon_send_exit(self, caf::exit_reason::user_shutdown);
-  });
-  return {
-      [self, conn, raw](std::string& bytes) {
-        if (self->state.finished || bytes.empty()) return;
-        if (raw)
-          conn->raw_write(std::move(bytes), nullptr);
-        else
-          conn->stream_write(std::move(bytes), nullptr);
-      },
-      [self, conn](atom::done, caf::error&) {
-        if (self->state.finished) return;
-        self->state.finished = true;
-        conn->stream_end();
-        self->quit();
-      },
-  };
-}
-
 std::string id_of(const http_request& req) {
   auto it = req.params.find("id");
   return it == req.params.end() ? std::string{} : it->second;
@@ -111,35 +82,67 @@ std::string encode_wait(const job_result& r) {
   return boost::json::serialize(o) + "\n";
 }
 
-/// The stdin side of an attach: bytes from the client go to the container actor once the attach
-/// job answered with it; what arrives before is held.
-struct attach_input {
-  std::mutex mu;
-  container_actor target;
-  bool known = false;
-  std::vector<std::string> held;
+} // namespace
 
-  void push(std::string data) {
-    std::unique_lock<std::mutex> lk(mu);
-    if (!known) {
-      held.push_back(std::move(data));
-      return;
-    }
-    auto t = target;
-    lk.unlock();
-    caf::anon_send(t, atom::stdin_v, std::move(data));
-  }
-  void set(container_actor t) {
-    std::lock_guard<std::mutex> lk(mu);
-    target = t;
-    known = true;
-    for (auto& d : held)
-      caf::anon_send(t, atom::stdin_v, std::move(d));
-    held.clear();
-  }
+/// Writes a container's byte stream to the client: chunks of a 200 stream (logs) or raw bytes
+/// of a hijacked connection (attach). Ends the response at `done`.
+struct sink_state {
+  static inline const char* name = "stream_sink";
+  bool finished = false;
 };
 
-} // namespace
+stream_sink_actor::behavior_type stream_sink_behavior(stream_sink_actor::stateful_pointer<sink_state> self,
+                                             connection_ptr conn, bool raw) {
+  conn->on_close([self = caf::actor_cast<caf::actor>(self)] {
+    caf::anon_send_exit(self, caf::exit_reason::user_shutdown);
+  });
+  return {
+      [self, conn, raw](std::string& bytes) {
+        if (self->state.finished || bytes.empty()) return;
+        if (raw)
+          conn->raw_write(std::move(bytes), nullptr);
+        else
+          conn->stream_write(std::move(bytes), nullptr);
+      },
+      [self, conn](atom::done, caf::error&) {
+        if (self->state.finished) return;
+        self->state.finished = true;
+        conn->stream_end();
+        self->quit();
+      },
+  };
+}
+
+stream_sink_actor spawn_stream_sink(caf::actor_system& sys, connection_ptr conn, bool raw) {
+  return sys.spawn(stream_sink_behavior, std::move(conn), raw);
+}
+
+void attach_input::push(std::string data) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!target_) {
+    held_.push_back(std::move(data));
+    return;
+  }
+  auto t = target_;
+  lk.unlock();
+  caf::anon_send(t, atom::stdin_v, std::move(data));
+}
+
+void attach_input::set(caf::actor t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  target_ = t;
+  for (auto& d : held_)
+    caf::anon_send(t, atom::stdin_v, std::move(d));
+  held_.clear();
+}
+
+void stream_error(const connection_ptr& conn, uint8_t stream, const std::string& msg) {
+  std::string frame{static_cast<char>(stream), '\0', '\0', '\0'};
+  auto n = static_cast<uint32_t>(msg.size());
+  for (int shift = 24; shift >= 0; shift -= 8)
+    frame += static_cast<char>((n >> shift) & 0xff);
+  conn->raw_write(frame + msg, nullptr);
+}
 
 void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
   r.add("POST", "/containers/create", [ctx](http_request& req, const connection_ptr& conn) {
@@ -351,7 +354,7 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
       // Headers now: `docker run` sends start only after they arrive (call map §2d).
       conn->stream_begin(200, "application/json");
       // the watcher quits when the client goes, which ends the wait in the container actor
-      auto watcher = ctx->sys->spawn(stream_sink, conn, false);
+      auto watcher = spawn_stream_sink(*ctx->sys, conn, false);
       run_job(*ctx, job{"container_wait", {c.id}, env, caf::make_message(watcher)},
               [conn, watcher](job_result& res) {
                 caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
@@ -383,21 +386,16 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
       conn->hijack([input, want_stdin](std::string data) {
         if (want_stdin) input->push(std::move(data));
       });
-      auto sink = ctx->sys->spawn(stream_sink, conn, true);
+      auto sink = spawn_stream_sink(*ctx->sys, conn, true);
       run_job(*ctx, job{"container_attach", {c.id}, env, caf::make_message(sink)},
               [input, sink, conn](job_result& res) {
                 if (res.status != status_ok || !res.output.match_elements<container_actor>()) {
                   // stream 3: an error the CLI shows as "error from daemon in stream"
-                  auto msg = error_message(res.error);
-                  std::string frame{'\x03', '\0', '\0', '\0'};
-                  auto n = static_cast<uint32_t>(msg.size());
-                  for (int shift = 24; shift >= 0; shift -= 8)
-                    frame += static_cast<char>((n >> shift) & 0xff);
-                  conn->raw_write(frame + msg, nullptr);
+                  stream_error(conn, 3, error_message(res.error));
                   caf::anon_send(sink, atom::done_v, res.error);
                   return;
                 }
-                input->set(res.output.get_as<container_actor>(0));
+                input->set(caf::actor_cast<caf::actor>(res.output.get_as<container_actor>(0)));
               });
     });
   });
@@ -425,7 +423,7 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
     with_container(ctx, id_of(req), conn, [ctx, conn, env](container_info& c) {
       conn->stream_begin(200, c.config.tty ? "application/vnd.docker.raw-stream"
                                            : "application/vnd.docker.multiplexed-stream");
-      auto sink = ctx->sys->spawn(stream_sink, conn, false);
+      auto sink = spawn_stream_sink(*ctx->sys, conn, false);
       run_job(*ctx, job{"container_logs", {c.id}, env, caf::make_message(sink)},
               [sink](job_result& res) {
                 if (res.status != status_ok) caf::anon_send(sink, atom::done_v, res.error);

@@ -4,11 +4,43 @@
 
 #include "api/system.hpp"
 
+#include "messages/actors.hpp"
+
+#include <caf/actor.hpp>
+
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace berth::api {
 
+/// Writes a byte stream (logs, attach, exec output) to the client: chunks of a 200 stream, or
+/// raw bytes of a hijacked connection (`raw`). Ends the response at `done`; quits when the
+/// connection closes (an actor that monitors it learns the client went).
+stream_sink_actor spawn_stream_sink(caf::actor_system& sys, connection_ptr conn, bool raw);
+
+/// The stdin side of a hijacked stream (attach, exec start): the client's bytes go to the actor
+/// that takes them (atom::stdin) once it is known; what arrives before is held.
+class attach_input {
+public:
+  void push(std::string data);
+  void set(caf::actor target);
+
+private:
+  std::mutex mu_;
+  caf::actor target_;
+  std::vector<std::string> held_;
+};
+
+/// Write `msg` on a hijacked connection as one frame of `stream` (1 stdout, 3 a daemon error).
+void stream_error(const connection_ptr& conn, uint8_t stream, const std::string& msg);
+
 /// Register the container routes.
 void add_container_routes(router& r, std::shared_ptr<api_context> ctx);
+
+/// Register the exec routes (api/exec.cpp): POST /containers/{id}/exec, POST /exec/{id}/start
+/// (hijacked, or detached), POST /exec/{id}/resize, GET /exec/{id}/json.
+void add_exec_routes(router& r, std::shared_ptr<api_context> ctx);
 
 } // namespace berth::api

@@ -86,6 +86,8 @@ CAF_ADD_TYPE_ID(berth, (berth::exec_process))
 CAF_ADD_TYPE_ID(berth, (berth::fs_change))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::fs_change>))
 CAF_ADD_TYPE_ID(berth, (berth::top_result))
+CAF_ADD_TYPE_ID(berth, (berth::exec_config))
+CAF_ADD_TYPE_ID(berth, (berth::exec_info))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -190,10 +192,24 @@ using stream_sink_actor = caf::typed_actor<
     // The stream is over: an empty error at the end of the output, else the failure.
     caf::reacts_to<atom::done, caf::error>>;
 
+/// One exec instance (docker exec; actors/containers/exec.cpp), made by its container at
+/// container_exec_create and gone with it: owns the process's stdio, the attached client and the
+/// exit code. Jobs (from the container manager, args[0] = the exec ID): exec_start (env detach;
+/// input: the client's stream_sink_actor unless detached; answers the exec actor, for stdin),
+/// exec_inspect (exec_info), exec_resize (env h, w).
+using exec_actor = caf::typed_actor<
+    // Input for the process's stdin; "" = the client's half-close (the process's stdin ends).
+    caf::reacts_to<atom::stdin, std::string>,
+    // (reactor) output of stream 1 or 2; "" = end of that stream.
+    caf::reacts_to<atom::output, uint8_t, std::string, uint64_t>,
+    // (reactor) the process exited with this wait status.
+    caf::reacts_to<atom::exited, int, uint64_t>>::extend_with<job_handler_actor>;
+
 /// One container (actors/containers/container.cpp): owns its state machine, process, stdio and
 /// log. Jobs (delegated by the container manager, args[0] = the container's ID or name):
 /// container_start, container_stop, container_restart, container_kill, container_wait,
-/// container_delete, container_attach, container_resize, container_logs, container_inspect.
+/// container_delete, container_attach, container_resize, container_logs, container_inspect,
+/// container_exec_create (input: exec_config; answers the exec ID and its exec_actor).
 using container_actor = caf::typed_actor<
     // Attach input for the process's stdin; "" = the client's half-close.
     caf::reacts_to<atom::stdin, std::string>,
@@ -202,12 +218,16 @@ using container_actor = caf::typed_actor<
     // (reactor) process generation `gen` exited with this wait status.
     caf::reacts_to<atom::exited, int, uint64_t>,
     // (internal) timer `n` fired: a stop timeout or a restart delay.
-    caf::reacts_to<atom::deadline,
-                   uint64_t>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
+    caf::reacts_to<atom::deadline, uint64_t>,
+    // (from its exec actor) start exec `id`'s process in this running container: 409 when it is
+    // not running, paused or restarting.
+    caf::replies_to<atom::run, std::string, exec_config>::with<
+        exec_process>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
 
 /// The container manager (actors/containers/manager.cpp): IDs, names, create, list, restart
 /// recovery; verbs go to the container actors. Jobs: container_create, containers (list),
-/// container_count, and every container job above (forwarded).
+/// container_count, every container job above (forwarded), and the exec jobs (exec_start,
+/// exec_inspect, exec_resize: forwarded to the exec actor by its ID).
 using container_manager_actor = caf::typed_actor<
     // A container's state changed (it keeps the list current without asking every actor).
     caf::reacts_to<caf::update_atom, container_info>,

@@ -593,6 +593,42 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("berth.fs_change"), x.path, x.kind);
 }
 
+/// An exec instance's configuration (POST /containers/{id}/exec, ExecConfig): empty fields take
+/// the container's (user, workdir); env entries replace the container's by key.
+struct exec_config {
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;
+  std::string user;
+  std::string working_dir;
+  std::string detach_keys;
+  bool tty = false;
+  bool privileged = false;
+  bool attach_stdin = false;
+  bool attach_stdout = false;
+  bool attach_stderr = false;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, exec_config& x) {
+  return f(caf::meta::type_name("berth.exec_config"), x.cmd, x.env, x.user, x.working_dir,
+           x.detach_keys, x.tty, x.privileged, x.attach_stdin, x.attach_stdout, x.attach_stderr);
+}
+
+/// GET /exec/{id}/json (moby's ExecInspect).
+struct exec_info {
+  std::string id;
+  std::string container_id;
+  exec_config config;
+  bool running = false;
+  bool exited = false; // ExitCode is null until the process has run
+  int64_t exit_code = 0;
+  int64_t pid = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, exec_info& x) {
+  return f(caf::meta::type_name("berth.exec_info"), x.id, x.container_id, x.config, x.running,
+           x.exited, x.exit_code, x.pid);
+}
+
 } // namespace berth
 
 namespace berth::registry {

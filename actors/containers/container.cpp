@@ -207,6 +207,37 @@ caf::expected<container_info> load_container(const std::string& dir) {
   return info;
 }
 
+process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target,
+                            uint64_t gen, bool open_stdin) {
+  process_wiring w;
+  auto watch = [&](int& fd, uint8_t stream) {
+    if (fd < 0) return;
+    ++w.open_streams;
+    r.watch_output(
+        std::exchange(fd, -1),
+        [target, stream, gen](std::string data) {
+          caf::anon_send(target, atom::output_v, stream, std::move(data), gen);
+        },
+        [target, stream, gen] {
+          caf::anon_send(target, atom::output_v, stream, std::string{}, gen);
+        });
+  };
+  if (proc.pty_fd >= 0) {
+    w.resize_fd = ::fcntl(proc.pty_fd, F_DUPFD_CLOEXEC, 0);
+    if (open_stdin) {
+      int in = ::fcntl(proc.pty_fd, F_DUPFD_CLOEXEC, 0);
+      if (in >= 0) w.stdin_h = r.open_input(in);
+    }
+    watch(proc.pty_fd, 1);
+  }
+  watch(proc.stdout_fd, 1);
+  watch(proc.stderr_fd, 2);
+  if (proc.stdin_fd >= 0) w.stdin_h = r.open_input(std::exchange(proc.stdin_fd, -1));
+  r.watch_exit(std::exchange(proc.pidfd, -1),
+               [target, gen](int status) { caf::anon_send(target, atom::exited_v, status, gen); });
+  return w;
+}
+
 namespace {
 
 // -- the actor ----------------------------------------------------------------------------------
@@ -241,6 +272,7 @@ struct container_actor_state {
   int wait_status = 0;
   uint64_t stdin_h = 0; // reactor input handle; 0 = none
   int resize_fd = -1;   // a dup of the pty master for resize
+  int pidfd = -1;       // a dup of the process's pidfd (docker exec joins its namespaces)
   bool starting = false;
   bool finishing = false;
   int64_t started_mono = 0;
@@ -266,6 +298,7 @@ struct container_actor_state {
 
   ~container_actor_state() {
     if (resize_fd >= 0) ::close(resize_fd);
+    if (pidfd >= 0) ::close(pidfd);
   }
 };
 
@@ -483,6 +516,7 @@ void finish_exit(container_self self) {
   }
   if (st.stdin_h != 0) st.deps->reactor->close_input(std::exchange(st.stdin_h, 0));
   if (st.resize_fd >= 0) ::close(std::exchange(st.resize_fd, -1));
+  if (st.pidfd >= 0) ::close(std::exchange(st.pidfd, -1));
   if (st.kill_timer != 0) st.kill_timer = 0;
   int status = st.wait_status;
   int64_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -586,36 +620,18 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
   s.finished_at_nano = 0;
   if (restart) ++s.restart_count;
   auto& r = *st.deps->reactor;
-  auto me = caf::actor_cast<container_actor>(self);
-  auto watch = [&](int& fd, uint8_t stream) {
-    if (fd < 0) return;
-    ++st.open_streams;
-    r.watch_output(
-        std::exchange(fd, -1),
-        [me, stream, gen](std::string data) {
-          caf::anon_send(me, atom::output_v, stream, std::move(data), gen);
-        },
-        [me, stream, gen] { caf::anon_send(me, atom::output_v, stream, std::string{}, gen); });
-  };
-  if (proc->pty_fd >= 0) {
-    st.resize_fd = ::dup(proc->pty_fd);
-    if (st.info.config.open_stdin) {
-      int in = ::fcntl(proc->pty_fd, F_DUPFD_CLOEXEC, 0);
-      if (in >= 0) st.stdin_h = r.open_input(in);
-    }
-    watch(proc->pty_fd, 1);
-  }
-  watch(proc->stdout_fd, 1);
-  watch(proc->stderr_fd, 2);
-  if (proc->stdin_fd >= 0) st.stdin_h = r.open_input(std::exchange(proc->stdin_fd, -1));
+  if (st.pidfd >= 0) ::close(st.pidfd);
+  st.pidfd = ::fcntl(proc->pidfd, F_DUPFD_CLOEXEC, 0);
+  auto w = wire_process(r, *proc, caf::actor_cast<caf::actor>(self), gen, st.info.config.open_stdin);
+  st.open_streams = w.open_streams;
+  st.stdin_h = w.stdin_h;
+  st.resize_fd = w.resize_fd;
   if (st.stdin_h != 0) {
     if (!st.stdin_buffer.empty()) r.write(st.stdin_h, std::exchange(st.stdin_buffer, {}));
     if (st.stdin_eof && st.info.config.stdin_once) r.close_input(std::exchange(st.stdin_h, 0));
   }
   st.stdin_buffer.clear();
   st.stdin_eof = false;
-  r.watch_exit(std::exchange(proc->pidfd, -1),
-               [me, gen](int status) { caf::anon_send(me, atom::exited_v, status, gen); });
   persist(self);
   publish(self, "start");
 }
@@ -869,6 +885,106 @@ caf::result<job_result> update(container_self self, job& j) {
   return rp;
 }
 
+/// The event attributes of the container (image, name, labels).
+std::map<std::string, std::string> event_attributes(const container_actor_state& st) {
+  auto a = st.info.config.labels;
+  a["image"] = st.info.config.image;
+  a["name"] = st.info.name.substr(1);
+  return a;
+}
+
+/// moby's refusals of an exec (create and start): 409 unless running and not paused.
+caf::error exec_refusal(const container_actor_state& st) {
+  auto& s = st.info.state;
+  if (s.status == container_status::paused)
+    return make_error(ec::conflict,
+                      "Container " + st.info.id + " is paused, unpause the container before exec");
+  if (s.status == container_status::restarting)
+    return make_error(ec::conflict, "Container " + st.info.id +
+                                        " is restarting, wait until the container is running");
+  if (!is_running(s) || !st.proc || st.pidfd < 0) return not_running(st);
+  return {};
+}
+
+// docker exec create: an exec actor with the request's config.
+caf::result<job_result> exec_create(container_self self, job& j) {
+  auto& st = self->state;
+  if (!j.input.match_elements<exec_config>())
+    return fail(make_error(ec::invalid_argument, "exec: no exec config"));
+  if (auto err = exec_refusal(st)) return fail(std::move(err));
+  auto& c = j.input.get_as<exec_config>(0);
+  if (c.cmd.empty() || c.cmd[0].empty())
+    return fail(make_error(ec::invalid_argument, "No exec command specified"));
+  exec_info info;
+  info.id = io::random_hex(32);
+  info.container_id = st.info.id;
+  info.config = c;
+  auto x = spawn_exec(self->system(), st.deps, caf::actor_cast<container_actor>(self), info,
+                      event_attributes(st));
+  return ok(caf::make_message(info.id, x));
+}
+
+// An exec's process, as moby's exec config: the container's environment (PATH, HOSTNAME, TERM for
+// a tty) with the exec's entries replacing by key; its user, workdir, capabilities (all when
+// privileged), no_new_privs and rlimits unless the exec gives its own.
+exec::process_spec exec_spec(const container_actor_state& st, const exec_config& c) {
+  auto s = make_spec(st);
+  s.args = c.cmd;
+  s.env.erase(std::remove_if(s.env.begin(), s.env.end(),
+                             [](auto& e) { return key_of(e) == "TERM"; }),
+              s.env.end());
+  auto replace_or_append = [&](const std::string& e) {
+    auto k = key_of(e);
+    auto it = std::find_if(s.env.begin(), s.env.end(), [&](auto& x) { return key_of(x) == k; });
+    if (it != s.env.end())
+      *it = e;
+    else
+      s.env.push_back(e);
+  };
+  if (c.tty) s.env.push_back("TERM=xterm");
+  for (auto& e : st.info.config.env) // the container's own TERM wins
+    if (key_of(e) == "TERM") replace_or_append(e);
+  for (auto& e : c.env)
+    replace_or_append(e);
+  if (!c.user.empty()) s.user = c.user;
+  if (!c.working_dir.empty()) s.cwd = c.working_dir;
+  s.tty = c.tty;
+  s.open_stdin = c.attach_stdin;
+  s.privileged = s.privileged || c.privileged;
+  s.rows = s.cols = 0;
+  return s;
+}
+
+caf::result<exec_process> run_exec(container_self self, const std::string& exec_id,
+                                   const exec_config& c) {
+  auto& st = self->state;
+  if (auto err = exec_refusal(st)) return err;
+  exec::join_spec js;
+  js.process = exec_spec(st, c);
+  js.process.id = st.info.id;
+  js.target_pid = st.proc->pid;
+  auto rp = self->make_response_promise<exec_process>();
+  auto target = std::make_shared<io::unique_fd>(::fcntl(st.pidfd, F_DUPFD_CLOEXEC, 0));
+  auto proc = st.proc; // holds the cgroup while the exec joins it
+  auto deps = st.deps;
+  run_detached<exec_process>(
+      self,
+      [deps, proc, target, js]() mutable -> caf::expected<exec_process> {
+        js.target_pidfd = target->fd;
+        js.cgroup = proc->cgroup.get();
+        auto p = deps->exec->exec(js);
+        if (!p) return p.error();
+        return exec_process{std::shared_ptr<exec::process>{std::move(*p)}};
+      },
+      [rp, exec_id](caf::expected<exec_process>& r) mutable {
+        if (r)
+          rp.deliver(std::move(*r));
+        else
+          rp.deliver(std::move(r.error()));
+      });
+  return rp;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -878,6 +994,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
                                              " is already in progress"));
   if (j.name == "container_inspect") return ok(caf::make_message(st.info));
   if (j.name == "container_update") return update(self, j);
+  if (j.name == "container_exec_create") return exec_create(self, j);
   if (j.name == "container_rename") { // the manager checked the name and holds it
     auto old = st.info.name;
     st.info.name = j.args.at(1);
@@ -1233,6 +1350,10 @@ container_actor::behavior_type container_behavior(container_self self,
   }
   return {
       [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },
+      [self](atom::run, const std::string& exec_id,
+             const exec_config& c) -> caf::result<exec_process> {
+        return run_exec(self, exec_id, c);
+      },
       [self](atom::stdin, std::string& data) {
         auto& st = self->state;
         if (data.empty()) { // the client half-closed

@@ -33,6 +33,7 @@ class driver;
 namespace berth::exec {
 class driver;
 class reactor;
+struct process;
 } // namespace berth::exec
 
 namespace berth {
@@ -72,5 +73,25 @@ caf::expected<container_info> load_container(const std::string& dir);
 container_actor spawn_container(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
                                 container_manager_actor manager, container_info info,
                                 bool recovered, bool at_boot = false);
+
+/// What wire_process set up: the stdin input handle (0 = none), a dup of the pty master for
+/// resizes (-1 = none) and how many output streams will report their end.
+struct process_wiring {
+  uint64_t stdin_h = 0;
+  int resize_fd = -1;
+  int open_streams = 0;
+};
+
+/// Hand a started process's fds to the reactor (a container's or an exec's): its output and its
+/// exit go to `target` as atom::output / atom::exited tagged with `gen`; stdin (the pipe, or the
+/// pty when `open_stdin`) becomes a reactor input.
+process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target,
+                            uint64_t gen, bool open_stdin);
+
+/// Spawn an exec instance of `container` (actors/containers/exec.cpp); `attributes` are the
+/// container's event attributes (image, name, labels).
+exec_actor spawn_exec(caf::actor_system& sys, std::shared_ptr<const container_deps> deps,
+                      container_actor container, exec_info info,
+                      std::map<std::string, std::string> attributes);
 
 } // namespace berth

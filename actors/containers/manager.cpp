@@ -90,6 +90,8 @@ struct manager_state {
   container_manager_options opts;
   std::map<std::string, record> containers; // by ID
   std::map<std::string, std::string> names; // "/name" -> ID (reserved while creating, too)
+  std::map<std::string, exec_actor> execs;  // exec ID -> its actor (until its container goes)
+  std::map<std::string, std::vector<std::string>> execs_of; // container ID -> its exec IDs
   std::set<std::string> restoring;          // loaded at start, restore not over yet
   std::vector<caf::typed_response_promise<bool>> restore_waiters;
 };
@@ -102,7 +104,7 @@ const std::vector<std::string>& container_jobs() {
       "container_kill",    "container_wait",   "container_delete", "container_attach",
       "container_resize",  "container_logs",   "container_pause",  "container_unpause",
       "container_changes", "container_rename", "container_export", "container_top",
-      "container_update"};
+      "container_update",  "container_exec_create"};
   return jobs;
 }
 
@@ -425,6 +427,27 @@ std::vector<container_info> list(const manager_state& st) {
   return out;
 }
 
+// docker exec create: the container makes the exec actor; its ID routes the exec jobs here.
+caf::result<job_result> exec_create(manager_self self, const std::string& id, job& j) {
+  auto rp = self->make_response_promise<job_result>();
+  self->request(self->state.containers.at(id).actor, caf::infinite, std::move(j))
+      .then(
+          [self, rp, id](job_result& r) mutable {
+            if (r.status == status_ok && r.output.match_elements<std::string, exec_actor>()) {
+              auto& exec_id = r.output.get_as<std::string>(0);
+              auto& st = self->state;
+              if (st.containers.count(id)) { // (not removed meanwhile)
+                st.execs.emplace(exec_id, r.output.get_as<exec_actor>(1));
+                st.execs_of[id].push_back(exec_id);
+              }
+              r.output = caf::make_message(exec_id);
+            }
+            rp.deliver(std::move(r));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(fail(std::move(err))); });
+  return rp;
+}
+
 container_manager_actor::behavior_type manager_behavior(manager_self self,
                                                         container_manager_options opts) {
   self->state.opts = std::move(opts);
@@ -458,6 +481,11 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
         if (it == st.containers.end()) return;
         st.names.erase(it->second.info.name);
         st.containers.erase(it);
+        if (auto e = st.execs_of.find(id); e != st.execs_of.end()) {
+          for (auto& x : e->second)
+            st.execs.erase(x);
+          st.execs_of.erase(e);
+        }
         restore_done(self, id);
         self->send(st.opts.images, atom::release_v, id); // its read-write layer is gone
       },
@@ -478,11 +506,19 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
               std::vector<int64_t>{total, running, paused, total - running - paused}));
         }
         if (j.name == "container_prune") return prune(self, j);
+        if (j.name == "exec_start" || j.name == "exec_inspect" || j.name == "exec_resize") {
+          auto x = j.args.empty() ? st.execs.end() : st.execs.find(j.args[0]);
+          if (x == st.execs.end())
+            return fail(make_error(ec::not_found,
+                                   "No such exec instance: " + (j.args.empty() ? "" : j.args[0])));
+          return self->delegate(x->second, std::move(j));
+        }
         if (j.args.empty())
           return fail(make_error(ec::invalid_argument, j.name + ": no container given"));
         auto id = resolve(st, j.args[0]);
         if (!id) return fail(id.error());
         if (j.name == "container_rename") return rename(self, *id, j);
+        if (j.name == "container_exec_create") return exec_create(self, *id, j);
         return self->delegate(st.containers.at(*id).actor, std::move(j));
       },
       [self](atom::shutdown) -> caf::result<caf::ok_atom> {
@@ -516,8 +552,9 @@ caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system
                                                                container_manager_options opts) {
   auto engine = opts.engine;
   auto mgr = sys.spawn(manager_behavior, std::move(opts));
-  std::vector<std::string> jobs{"container_create", "containers", "container_count",
-                                "container_prune"};
+  std::vector<std::string> jobs{"container_create", "containers",   "container_count",
+                                "container_prune",  "exec_start",   "exec_inspect",
+                                "exec_resize"};
   for (auto& n : container_jobs())
     jobs.push_back(n);
   caf::scoped_actor self{sys};

@@ -320,6 +320,7 @@ int run(int argc, char** argv) {
   api::add_system_routes(*routes, ctx);
   api::add_image_routes(*routes, ctx);
   api::add_container_routes(*routes, ctx);
+  api::add_exec_routes(*routes, ctx);
   api::server_options opts;
   opts.hosts = cfg.hosts;
   opts.group = cfg.group;

@@ -68,6 +68,16 @@ struct process_spec {
   uint16_t cols = 0;
 };
 
+/// A process to run inside a running container (docker exec): it joins every namespace of the
+/// container's first process and the container's cgroup, then runs `process` (args, env, cwd,
+/// user, tty, stdin, capabilities, rlimits; the namespace, mount and cgroup fields are unused).
+struct join_spec {
+  process_spec process;
+  int target_pidfd = -1;             // the container's first process (borrowed)
+  pid_t target_pid = -1;             // the same, for messages
+  cgroups::group* cgroup = nullptr;  // the container's cgroup (borrowed)
+};
+
 /// A running container process and the caller's ends of its stdio. Owns its file descriptors.
 struct process {
   process() = default;
@@ -93,6 +103,10 @@ public:
   /// $PATH` (127), `... no such file or directory` (127), `... permission denied` (126).
   /// Errors of that kind are ec::invalid_argument (400, as moby); others ec::system (500).
   virtual caf::expected<std::unique_ptr<process>> start(const process_spec& spec) = 0;
+  /// docker exec: start a process in a running container (see join_spec). The process is the
+  /// caller's child, watched through its pidfd like a container's; it has no cgroup of its own
+  /// (`cgroup` is null). Errors as start()'s.
+  virtual caf::expected<std::unique_ptr<process>> exec(const join_spec& spec) = 0;
   /// The group of container `id` after a daemon restart (to kill leftovers), or an error.
   virtual caf::expected<std::unique_ptr<cgroups::group>> open_group(const std::string& parent,
                                                                     const std::string& id) = 0;
@@ -172,6 +186,13 @@ caf::expected<std::unique_ptr<driver>> make_oci(const std::string& runtime,
                                                 const std::string& helper,
                                                 const std::string& cgroup_root = "/sys/fs/cgroup",
                                                 const std::vector<std::string>& runtime_args = {});
+
+namespace detail {
+/// docker exec for both drivers: berth-exec joins the container's namespaces (setns through the
+/// pidfd), then forks the command as berthd's child (CLONE_PARENT). See native/native.cpp.
+caf::expected<std::unique_ptr<process>> join_container(const std::string& helper,
+                                                       const join_spec& spec);
+} // namespace detail
 
 /// The path of berth-exec next to the running executable.
 std::string default_helper_path();

@@ -531,4 +531,110 @@ BOOST_AUTO_TEST_CASE(a_killed_daemon_leaves_nothing_behind) {
   BOOST_TEST(sh("grep -c ' " + data_root + "/' /proc/mounts").out == "0\n");
 }
 
+// docker exec: the process joins the container's namespaces and cgroup, with its env, user and
+// workdir unless the exec gives its own; exit codes, stdin, a tty, detach, inspect, events, and
+// moby's refusals for stopped and paused containers.
+BOOST_AUTO_TEST_CASE(exec_in_running_containers) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --name ex -e FOO=bar -w /tmp busybox sleep 1000"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto id = r.out.substr(0, 64);
+  r = sh(d.docker("exec ex echo hi"));
+  BOOST_TEST(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST(r.out == "hi\n");
+  BOOST_TEST(sh(d.docker("exec ex sh -c 'exit 3'")).exit_code == 3);
+  r = sh(d.docker("exec ex nosuchcmd"));
+  BOOST_TEST(r.exit_code == 127, r.out + r.err);
+  BOOST_TEST(contains(r.out + r.err, "executable file not found"), r.out + r.err);
+  r = sh(d.docker("exec ex /etc"));
+  BOOST_TEST(r.exit_code == 126, r.out + r.err);
+  // the container's env, workdir and user; the exec's own
+  r = sh(d.docker("exec -e BAR=baz ex sh -c 'echo $FOO $BAR; pwd; id -u'"));
+  BOOST_TEST(r.out == "bar baz\n/tmp\n0\n", r.out + r.err);
+  r = sh(d.docker("exec -e FOO=over -w / -u nobody ex sh -c 'echo $FOO; pwd; id -u'"));
+  BOOST_TEST(r.out == "over\n/\n65534\n", r.out + r.err);
+  r = sh(d.docker("exec ex sh -c 'echo out; echo err >&2'"));
+  BOOST_TEST(r.out == "out\n");
+  BOOST_TEST(r.err == "err\n");
+  // its namespaces: the container's PID 1, hostname and root
+  r = sh(d.docker("exec ex sh -c 'cat /proc/1/cmdline | tr \"\\0\" \" \"; hostname'"));
+  auto hostname = sh(d.docker("inspect -f '{{.Config.Hostname}}' ex")).out;
+  BOOST_TEST(r.out == "sleep 1000 " + hostname, r.out + r.err);
+  r = sh(d.docker("exec ex sh -c 'echo $$'"));
+  BOOST_TEST((r.out != "1\n" && r.out.size() <= 4u), r.out); // a small PID of its namespace
+  // stdin, and a tty
+  r = sh("printf 'piped\\n' | " + d.docker("exec -i ex cat"));
+  BOOST_TEST(r.out == "piped\n", r.out + r.err);
+  r = sh(d.docker("exec -t ex sh -c 'tty; echo $TERM'"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST((r.out.rfind("/dev/pts/", 0) == 0 && contains(r.out, "\r\nxterm\r\n")), r.out);
+  // detached: it runs in the container's cgroup
+  r = sh(d.docker("exec -d ex sleep 777"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  std::string sleeper, procs;
+  for (int i = 0; i < 50 && sleeper.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    sleeper = sh("pgrep -f '^sleep 777$'").out;
+  }
+  procs = sh("cat /sys/fs/cgroup/pids/berth/" + id + "/cgroup.procs /sys/fs/cgroup/berth/" + id +
+             "/cgroup.procs 2>/dev/null")
+              .out;
+  BOOST_TEST((!sleeper.empty() && contains(procs, sleeper)), sleeper + " in " + procs);
+  // inspect: null ExitCode before the start, the code after
+  auto created = http_unix(d.socket, "POST", "/v1.41/containers/ex/exec",
+                           "Content-Type: application/json\r\n",
+                           R"({"Cmd":["sh","-c","exit 5"],"AttachStdout":true})");
+  BOOST_TEST(created.status == 201, created.body);
+  auto pos = created.body.find("\"Id\":\"");
+  BOOST_REQUIRE(pos != std::string::npos);
+  auto exec_id = created.body.substr(pos + 6, 64);
+  auto before = http_unix(d.socket, "GET", "/v1.41/exec/" + exec_id + "/json");
+  BOOST_TEST(contains(before.body, "\"ExitCode\":null"), before.body);
+  BOOST_TEST(contains(before.body, "\"ContainerID\":\"" + id + "\""), before.body);
+  auto started = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/start",
+                           "Content-Type: application/json\r\n", R"({"Detach":true})");
+  BOOST_TEST(started.status == 200, started.body);
+  std::string after;
+  for (int i = 0; i < 50 && !contains(after, "\"ExitCode\":5"); ++i) {
+    std::this_thread::sleep_for(50ms);
+    after = http_unix(d.socket, "GET", "/v1.41/exec/" + exec_id + "/json").body;
+  }
+  BOOST_TEST(contains(after, "\"Running\":false"), after);
+  BOOST_TEST(contains(after, "\"ExitCode\":5"), after);
+  BOOST_TEST(contains(after, R"("ProcessConfig":{"tty":false,"entrypoint":"sh","arguments":["-c","exit 5"],"privileged":false})"),
+             after);
+  auto again = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/start",
+                    "Content-Type: application/json\r\n", R"({"Detach":true})");
+  BOOST_TEST(again.status == 409, again.body);
+  auto missing = http_unix(d.socket, "GET", "/v1.41/exec/nope/json");
+  BOOST_TEST(missing.status == 404);
+  BOOST_TEST(contains(missing.body, "No such exec instance: nope"), missing.body);
+  auto nocmd = http_unix(d.socket, "POST", "/v1.41/containers/ex/exec",
+                         "Content-Type: application/json\r\n", R"({"Cmd":[]})");
+  BOOST_TEST(nocmd.status == 400, nocmd.body);
+  // paused: refused; after unpause it runs again and so does the container's process
+  BOOST_REQUIRE(sh(d.docker("pause ex")).exit_code == 0);
+  r = sh(d.docker("exec ex true"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "Container " + id + " is paused, unpause the container before exec"),
+             r.err);
+  BOOST_REQUIRE(sh(d.docker("unpause ex")).exit_code == 0);
+  r = sh(d.docker("exec ex cat /proc/1/cmdline"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(sh(d.docker("inspect -f '{{.State.Status}}' ex")).out == "running\n");
+  // stopped: refused
+  BOOST_REQUIRE(sh(d.docker("kill ex")).exit_code == 0);
+  sh(d.docker("wait ex"));
+  r = sh(d.docker("exec ex true"));
+  BOOST_TEST(contains(r.err, "Container " + id + " is not running"), r.err);
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter container=ex "
+                            "--format '{{.Action}} {{index .Actor.Attributes \"exitCode\"}}'"),
+                   20s);
+  BOOST_TEST(contains(events.out, "exec_create: echo hi \nexec_start: echo hi \nexec_die 0\n"),
+             events.out);
+  BOOST_TEST(contains(events.out, "exec_die 3\n"), events.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -767,4 +767,66 @@ BOOST_AUTO_TEST_CASE(start_time) {
   }
 }
 
+// docker exec: a process joins a running container's namespaces and cgroup, with its own
+// user, workdir, env, stdin and tty; it is the caller's child, reaped through its pidfd; a
+// command that cannot run fails with runc's wording and leaves no process behind.
+BOOST_AUTO_TEST_CASE(exec_joins_a_running_container) {
+  if (!root()) return;
+  for (auto& name : available_drivers()) {
+    fixture f{name};
+    auto spec = base_spec({"sleep", "1000"});
+    spec.hostname = "joined";
+    container c{f.d->start(spec)};
+    BOOST_REQUIRE_MESSAGE(c.p, c.error);
+    auto target = ::fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0);
+    auto join = [&](std::vector<std::string> args, const std::string& input = {}, bool tty = false) {
+      join_spec js;
+      js.process = base_spec(std::move(args));
+      js.process.user = "app";
+      js.process.cwd = "/home/app";
+      js.process.env.push_back("FOO=bar");
+      js.process.open_stdin = !input.empty();
+      js.process.tty = tty;
+      js.target_pidfd = target;
+      js.target_pid = c->pid;
+      js.cgroup = c->cgroup.get();
+      auto p = f.d->exec(js);
+      outcome o;
+      if (!p) {
+        o.err = error_message(p.error());
+        return o;
+      }
+      BOOST_CHECK(!(*p)->cgroup);
+      if ((*p)->pty_fd >= 0) {
+        pump((*p)->pty_fd, input, {{(*p)->pty_fd, &o.out}}, false);
+      } else {
+        pump((*p)->stdin_fd, input, {{(*p)->stdout_fd, &o.out}, {(*p)->stderr_fd, &o.err}});
+        (*p)->stdin_fd = -1;
+      }
+      o.status = wait_exit((*p)->pidfd);
+      return o;
+    };
+    auto o = join({"sh", "-c", "hostname; id -u; pwd; echo $FOO; cat /proc/1/comm; echo $$ >&2; "
+                               "exit 4"});
+    BOOST_TEST(o.status == 4, name + ": " + o.err);
+    BOOST_TEST(o.out == "joined\n1000\n/home/app\nbar\nsleep\n", name + ": " + o.out);
+    BOOST_TEST((o.err != "1\n" && !o.err.empty() && o.err.size() <= 4u), name + ": " + o.err);
+    o = join({"cat"}, "in\n");
+    BOOST_TEST(o.out == "in\n", name + ": " + o.out + o.err);
+    o = join({"tty"}, {}, true);
+    BOOST_TEST(o.out.rfind("/dev/pts/", 0) == 0, name + ": " + o.out);
+    o = join({"nosuch"});
+    BOOST_TEST(o.status == -1);
+    BOOST_TEST(o.err == "exec: \"nosuch\": executable file not found in $PATH", name + ": " + o.err);
+    // the exec ran in the container's cgroup, and left nothing there
+    auto pids = c->cgroup->pids();
+    BOOST_REQUIRE(pids);
+    BOOST_TEST(pids->size() == 1u, name);
+    ::close(target);
+    BOOST_CHECK(!c->cgroup->kill_all());
+    BOOST_TEST(wait_exit(c->pidfd) == 128 + SIGKILL);
+    remove_group(*c);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,6 +53,9 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
@@ -175,12 +178,45 @@ void read_exact(char* p, size_t n, const char* what) {
   }
 }
 
-spec read_spec() {
+// The spec's bytes (after its byte count).
+std::string read_framed() {
   uint64_t size = 0;
   read_exact(reinterpret_cast<char*>(&size), sizeof size, "read spec");
   if (size > (uint64_t{64} << 20)) report('S', "malformed spec");
   std::string data(size, '\0');
   read_exact(data.data(), data.size(), "read spec");
+  return data;
+}
+
+void read_rlimits(decoder& d, std::vector<rlimit_spec>& out) {
+  out.resize(d.count());
+  for (auto& r : out) {
+    r.resource = static_cast<int>(d.i64());
+    r.soft = d.u64();
+    r.hard = d.u64();
+  }
+}
+
+// The spec of --join (spec_format.hpp): what a command in a running container needs.
+spec read_join_spec() {
+  auto data = read_framed();
+  decoder d{data.data(), data.data() + data.size()};
+  if (d.u64() != berth::exec::spec_format::join_magic) report('S', "malformed spec");
+  spec s;
+  s.args = d.strs();
+  s.env = d.strs();
+  s.cwd = d.str();
+  s.user = d.str();
+  s.additional_groups = d.strs();
+  s.flags = d.u64();
+  s.caps = d.u64();
+  read_rlimits(d, s.rlimits);
+  if (s.args.empty()) report('S', "malformed spec");
+  return s;
+}
+
+spec read_spec() {
+  auto data = read_framed();
   decoder d{data.data(), data.data() + data.size()};
   if (d.u64() != spec_magic) report('S', "malformed spec");
   spec s;
@@ -194,12 +230,7 @@ spec read_spec() {
   s.domainname = d.str();
   s.flags = d.u64();
   s.caps = d.u64();
-  s.rlimits.resize(d.count());
-  for (auto& r : s.rlimits) {
-    r.resource = static_cast<int>(d.i64());
-    r.soft = d.u64();
-    r.hard = d.u64();
-  }
+  read_rlimits(d, s.rlimits);
   s.sysctls.resize(d.count());
   for (auto& [k, v] : s.sysctls) {
     k = d.str();
@@ -427,35 +458,47 @@ void mount_dev(const spec& s) {
 // The container's terminal, as runc makes it: a pty of the container's own devpts, its slave on
 // stdio and bind-mounted on /dev/console (so `tty` says /dev/pts/0), owned by the user; the
 // master goes to berthd over the spec socket (SCM_RIGHTS).
-void open_console(const exec_user& u) {
-  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+// A pty of the container's devpts, its slave owned by the user; returns its number.
+int open_pty(const exec_user& u, int& master, int& slave) {
+  master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) fail("open /dev/pts/ptmx");
   int unlock = 0;
   if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) fail("unlock the pty");
   int number = -1;
   if (::ioctl(master, TIOCGPTN, &number) != 0) fail("pty number");
-  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) fail("open the pty slave");
   if (::fchown(slave, u.uid, static_cast<gid_t>(-1)) != 0) fail("chown the pty slave");
+  return number;
+}
+
+// Send `fds` to berthd on the spec socket (SCM_RIGHTS) with `data`.
+void send_fds(const void* data, size_t size, const std::vector<int>& fds, const char* what) {
+  iovec iov{const_cast<void*>(data), size};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))]{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+  auto* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  if (::sendmsg(spec_fd, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) fail(what);
+}
+
+void open_console(const exec_user& u) {
+  int master = -1, slave = -1;
+  int number = open_pty(u, master, slave);
   make_mountpoint("/dev/console", false);
   do_mount(("/dev/pts/" + std::to_string(number)).c_str(), "/dev/console", nullptr, MS_BIND);
   for (int i = 0; i < 3; ++i)
     if (::dup2(slave, i) < 0) fail("dup2 the pty slave");
   ::close(slave);
   char byte = 'P';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  auto* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &master, sizeof(int));
-  if (::sendmsg(spec_fd, &msg, MSG_NOSIGNAL) != 1) fail("send the pty to berthd");
+  send_fds(&byte, 1, {master}, "send the pty to berthd");
   ::close(master);
 }
 
@@ -697,10 +740,73 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   run_init(::isatty(0) == 1, path, args, env);
 }
 
+// The pid layout of clone3's argument block (linux/sched.h's struct clone_args clashes with
+// <sched.h>).
+struct clone3_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+
+// `berth-exec --join` (docker exec; see spec_format.hpp for the fds): join the container's
+// namespaces through the pidfd on fd 5 (berthd has put us in its cgroup), make the pty in its
+// devpts, fork the command as berthd's child (CLONE_PARENT) in the container's PID namespace,
+// hand its pid, pidfd and pty master to berthd, and exit. The command's failures to start go to
+// the error pipe, which it holds CLOEXEC (EOF = exec'd).
+[[noreturn]] void join_main() {
+  constexpr int target_fd = 5;
+  for (int fd : {spec_fd, report_fd, target_fd})
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      std::fputs("berth-exec: the native exec driver's helper; berthd runs it\n", stderr);
+      ::_exit(2);
+    }
+  ::syscall(SYS_close_range, 6U, ~0U, 0U);
+  ::umask(0);
+  auto s = read_join_spec();
+  if (::setns(target_fd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                             CLONE_NEWCGROUP) != 0)
+    fail("join the container's namespaces");
+  ::close(target_fd);
+  auto user = resolve_user(s.user, s.additional_groups);
+  int master = -1, slave = -1;
+  if (s.has(flag_tty)) open_pty(user, master, slave);
+  set_rlimits(s);
+
+  int pidfd = -1;
+  clone3_args args{};
+  args.flags = CLONE_PIDFD | CLONE_PARENT;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  auto pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) fail("clone3");
+  if (pid == 0) {
+    if (s.has(flag_tty)) {
+      for (int i = 0; i < 3; ++i)
+        if (::dup2(slave, i) < 0) fail("dup2 the pty slave");
+      ::close(slave);
+      ::close(master);
+    }
+    if (::setsid() < 0) fail("setsid");
+    if (s.has(flag_tty) && ::ioctl(0, TIOCSCTTY, 0) != 0) fail("set controlling tty");
+    if (::chdir(s.cwd.c_str()) != 0)
+      report('S', "chdir to cwd (\"" + s.cwd + "\") set in config.json failed: " + errstr(errno));
+    apply_identity(s, user);
+    ::umask(022);
+    if (!has_env(s.env, "HOME")) s.env.push_back("HOME=" + user.home);
+    auto path = look_path(s.args[0], s.env);
+    reset_signals();
+    exec_command(path, s.args, s.env);
+  }
+  auto command = static_cast<int32_t>(pid);
+  std::vector<int> fds{pidfd};
+  if (s.has(flag_tty)) fds.push_back(master);
+  send_fds(&command, sizeof(command), fds, "hand the command to berthd");
+  ::_exit(0);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--") == 0) init_main(argv + 2);
+  if (argc == 2 && std::strcmp(argv[1], "--join") == 0) join_main();
   if (::fcntl(spec_fd, F_GETFD) < 0 || ::fcntl(report_fd, F_SETFD, FD_CLOEXEC) != 0) {
     std::fputs("berth-exec: the native exec driver's helper; berthd runs it\n", stderr);
     return 2;

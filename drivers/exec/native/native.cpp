@@ -76,8 +76,8 @@ using namespace std::chrono_literals;
 // (a hung mount, say). Normal setups take a few milliseconds.
 constexpr auto helper_setup_timeout = 60s;
 
-// The child's fds are renumbered to >= this before clone3, so its dup2s to 0-4 never collide.
-constexpr int first_free_fd = 5;
+// The child's fds are renumbered to >= this before clone3, so its dup2s to 0-5 never collide.
+constexpr int first_free_fd = 6;
 
 constexpr uint64_t spec_magic = berth::exec::spec_format::magic;
 
@@ -113,6 +113,23 @@ struct encoder {
     for (auto& s : v)
       str(s);
   }
+  caf::error rlimits(const std::vector<ulimit>& v) {
+    u64(v.size());
+    for (auto& u : v) {
+      auto resource = rlimit_resource(u);
+      if (!resource) return resource.error();
+      i64(*resource);
+      u64(rlimit_value(u.soft));
+      u64(rlimit_value(u.hard));
+    }
+    return {};
+  }
+  // The byte count first: the helper reads the spec, then (start) waits for the go.
+  std::string framed() const {
+    encoder f;
+    f.u64(out.size());
+    return f.out + out;
+  }
 };
 
 // The spec as the helper reads it.
@@ -144,14 +161,7 @@ caf::expected<std::string> encode(const process_spec& spec) {
   set(spec.host_uts, flag_host_uts);
   e.u64(flags);
   e.u64(*caps);
-  e.u64(spec.rlimits.size());
-  for (auto& u : spec.rlimits) {
-    auto resource = rlimit_resource(u);
-    if (!resource) return resource.error();
-    e.i64(*resource);
-    e.u64(rlimit_value(u.soft));
-    e.u64(rlimit_value(u.hard));
-  }
+  if (auto err = e.rlimits(spec.rlimits)) return err;
   e.u64(spec.sysctls.size());
   for (auto& [key, value] : spec.sysctls) {
     if (key.empty() || key.find('/') != std::string::npos || key.find("..") != std::string::npos)
@@ -184,9 +194,28 @@ caf::expected<std::string> encode(const process_spec& spec) {
     e.u64(d.uid);
     e.u64(d.gid);
   }
-  encoder framed; // the byte count first: the helper reads the spec, then waits for the go
-  framed.u64(e.out.size());
-  return framed.out + e.out;
+  return e.framed();
+}
+
+// The spec of `berth-exec --join` (spec_format.hpp).
+caf::expected<std::string> encode_join(const process_spec& spec) {
+  auto caps = capability_set(spec);
+  if (!caps) return caps.error();
+  encoder e;
+  e.u64(berth::exec::spec_format::join_magic);
+  e.strs(spec.args);
+  e.strs(spec.env);
+  e.str(spec.cwd.empty() ? "/" : spec.cwd);
+  e.str(spec.user);
+  e.strs(spec.additional_groups);
+  uint64_t flags = 0;
+  if (spec.tty) flags |= flag_tty;
+  if (spec.privileged) flags |= flag_privileged;
+  if (spec.no_new_privileges) flags |= flag_no_new_privileges;
+  e.u64(flags);
+  e.u64(*caps);
+  if (auto err = e.rlimits(spec.rlimits)) return err;
+  return e.framed();
 }
 
 // The clone3 argument block (linux/sched.h's struct clone_args, which clashes with <sched.h>).
@@ -209,7 +238,8 @@ struct child_args {
   const char* helper;
   char** argv;
   char** envp;
-  int from[5]; // become fds 0-4
+  int from[6]; // become fds 0..count-1
+  int count;
 };
 
 // The child between clone3 and execve: async-signal-safe calls only, on memory it shares with
@@ -217,9 +247,9 @@ struct child_args {
 // bookkeeping would write to berthd's shadow memory for this short-lived stack.
 __attribute__((no_sanitize_address, no_sanitize_undefined, noinline)) int child_main(void* p) {
   auto* a = static_cast<child_args*>(p);
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < a->count; ++i)
     if (::dup2(a->from[i], i) < 0) return 126;
-  ::syscall(SYS_close_range, 5U, ~0U, 0U);
+  ::syscall(SYS_close_range, static_cast<unsigned>(a->count), ~0U, 0U);
   ::syscall(SYS_execve, a->helper, a->argv, a->envp);
   // The helper could not be exec'd (berthd formats the errno).
   static const char msg[] = "Sexec berth-exec: the helper cannot be executed";
@@ -337,6 +367,93 @@ caf::expected<std::string> read_report(int fd) {
   }
 }
 
+caf::error make_pipe(unique_fd& rd, unique_fd& wr) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe");
+  rd.reset(p[0]);
+  wr.reset(p[1]);
+  return {};
+}
+
+// The fds between berthd and a helper it clones: the child's ends (renumbered >= first_free_fd
+// for its dup2s) and ours. Stdio are pipes; with a tty /dev/null, which the helper replaces with
+// a pty of the container's devpts (its master comes back on the spec channel). The spec channel
+// is a socket (a dead helper means EPIPE, never SIGPIPE); the error pipe reports failures.
+struct channels {
+  unique_fd child_in, child_out, child_err;
+  unique_fd mine_in, mine_out, mine_err, mine_pty;
+  unique_fd spec_mine, spec_child, report_mine, report_child;
+
+  caf::error open(bool tty, bool open_stdin) {
+    if (tty) {
+      for (auto* f : {&child_in, &child_out, &child_err}) {
+        f->reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (!*f) return sys_error("open /dev/null");
+      }
+    } else {
+      if (open_stdin) {
+        if (auto err = make_pipe(child_in, mine_in)) return err;
+      } else {
+        child_in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!child_in) return sys_error("open /dev/null");
+      }
+      if (auto err = make_pipe(mine_out, child_out)) return err;
+      if (auto err = make_pipe(mine_err, child_err)) return err;
+    }
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return sys_error("socketpair");
+    spec_mine.reset(sv[0]);
+    spec_child.reset(sv[1]);
+    if (auto err = make_pipe(report_mine, report_child)) return err;
+    for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
+      if (auto err = raise_fd(*f)) return err;
+    return {};
+  }
+
+  /// Once the helper runs: our copies of its ends go.
+  void close_child_ends() {
+    for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
+      f->reset();
+  }
+
+  /// Hand our ends (non-blocking) to `proc`.
+  caf::error give(process& proc) {
+    for (auto* f : {&mine_in, &mine_out, &mine_err, &mine_pty})
+      if (*f)
+        if (auto err = set_nonblocking(f->fd)) return err;
+    proc.stdin_fd = mine_in.release();
+    proc.stdout_fd = mine_out.release();
+    proc.stderr_fd = mine_err.release();
+    proc.pty_fd = mine_pty.release();
+    return {};
+  }
+};
+
+// Send all of `data` on the spec channel; false when the helper is gone.
+bool send_all(int fd, const char* data, size_t left) {
+  while (left > 0) {
+    auto n = ::send(fd, data, left, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false; // the helper died: its report (or its silence) says why
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The helper's report: "" once the command was exec'd; else one failure ('I' = the command
+// cannot be exec'd: 400, as moby; 'S' = setup: 500) in runc's wording.
+caf::error report_error(const std::string& report) {
+  if (report.empty()) return {};
+  auto kind = report[0];
+  auto msg = report.substr(1);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\0'))
+    msg.pop_back();
+  if (msg.empty()) msg = "container setup failed";
+  return make_error(kind == 'I' ? ec::invalid_argument : ec::system, std::move(msg));
+}
+
 class native_driver final : public cgroup_owner {
 public:
   native_driver(std::string helper, std::unique_ptr<cgroups::manager> mgr)
@@ -345,6 +462,10 @@ public:
   std::string name() const override { return "native"; }
 
   caf::expected<std::unique_ptr<process>> start(const process_spec& spec) override;
+
+  caf::expected<std::unique_ptr<process>> exec(const join_spec& spec) override {
+    return join_container(helper_, spec);
+  }
 
 private:
   std::string helper_;
@@ -358,45 +479,9 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
     return make_error(ec::invalid_argument, "rootfs must be an absolute path: " + spec.rootfs);
   auto payload = encode(spec);
   if (!payload) return payload.error();
-  // Stdio: the child's ends (renumbered >= 5) and the caller's ends.
   auto proc = std::make_unique<process>();
-  unique_fd child_in, child_out, child_err;
-  unique_fd mine_in, mine_out, mine_err, mine_pty;
-  auto make_pipe = [](unique_fd& rd, unique_fd& wr) -> caf::error {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe");
-    rd.reset(p[0]);
-    wr.reset(p[1]);
-    return {};
-  };
-  if (spec.tty) {
-    // The helper makes the pty inside the container's devpts and sends us the master.
-    for (auto* f : {&child_in, &child_out, &child_err}) {
-      f->reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-      if (!*f) return sys_error("open /dev/null");
-    }
-  } else {
-    if (spec.open_stdin) {
-      if (auto err = make_pipe(child_in, mine_in)) return err;
-    } else {
-      child_in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-      if (!child_in) return sys_error("open /dev/null");
-    }
-    if (auto err = make_pipe(mine_out, child_out)) return err;
-    if (auto err = make_pipe(mine_err, child_err)) return err;
-  }
-  // The spec channel (a socket, so a dead helper means EPIPE, never SIGPIPE) and the error pipe.
-  unique_fd spec_mine, spec_child, report_mine, report_child;
-  {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-      return sys_error("socketpair");
-    spec_mine.reset(sv[0]);
-    spec_child.reset(sv[1]);
-  }
-  if (auto err = make_pipe(report_mine, report_child)) return err;
-  for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
-    if (auto err = raise_fd(*f)) return err;
+  channels ch;
+  if (auto err = ch.open(spec.tty, spec.open_stdin)) return err;
 
   // Everything the child touches is ready before clone3: it only dup2s, closes and execs.
   char arg0[] = "berth-exec";
@@ -405,7 +490,8 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   child_args child{helper_.c_str(),
                    argv,
                    envp,
-                   {child_in.fd, child_out.fd, child_err.fd, spec_child.fd, report_child.fd}};
+                   {ch.child_in.fd, ch.child_out.fd, ch.child_err.fd, ch.spec_child.fd, ch.report_child.fd, -1},
+                   5};
   uint64_t flags = CLONE_PIDFD | CLONE_NEWNS;
   if (!spec.host_pid) flags |= CLONE_NEWPID;
   if (!spec.host_uts) flags |= CLONE_NEWUTS;
@@ -415,25 +501,14 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   auto pid = spawn_helper(flags, &pidfd, child);
   if (pid < 0) return sys_error("clone3", static_cast<int>(-pid));
   unique_fd pidfd_owner{pidfd};
-  for (auto* f : {&child_in, &child_out, &child_err, &spec_child, &report_child})
-    f->reset();
+  ch.close_child_ends();
 
   auto fail = [&](caf::error err) {
     kill_and_reap(pidfd_owner.fd);
     return err;
   };
   // The spec goes first: the helper sets the container up while we make its cgroup.
-  auto send_all = [&](const char* data, size_t left) {
-    while (left > 0) {
-      auto n = ::send(spec_mine.fd, data, left, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return false; // the helper died: its report (or its silence) says why
-      data += n;
-      left -= static_cast<size_t>(n);
-    }
-    return true;
-  };
-  bool sent = send_all(payload->data(), payload->size());
+  bool sent = send_all(ch.spec_mine.fd, payload->data(), payload->size());
 
   // The container's cgroup, with its limits. The helper waits for the go below before it
   // enters its cgroup namespace and runs the command, so nothing of the container's runs outside.
@@ -448,43 +523,137 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   if (auto err = group->limit_devices(spec.privileged)) return fail(std::move(err));
   if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
   const char go = 'G';
-  sent = sent && send_all(&go, 1);
-  ::shutdown(spec_mine.fd, SHUT_WR); // with a tty, the helper sends the pty back
+  sent = sent && send_all(ch.spec_mine.fd, &go, 1);
+  ::shutdown(ch.spec_mine.fd, SHUT_WR); // with a tty, the helper sends the pty back
 
-  auto report = read_report(report_mine.fd);
+  auto report = read_report(ch.report_mine.fd);
   if (!report) return fail(report.error());
-  if (!report->empty()) {
-    auto kind = (*report)[0];
-    auto msg = report->substr(1);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\0'))
-      msg.pop_back();
-    if (msg.empty()) msg = "container setup failed";
-    return fail(make_error(kind == 'I' ? ec::invalid_argument : ec::system, std::move(msg)));
-  }
+  if (auto err = report_error(*report)) return fail(std::move(err));
   if (!sent) return fail(make_error(ec::system, "container setup failed: the helper exited"));
   if (spec.tty) {
-    if (auto err = io::receive_fd(spec_mine.fd, mine_pty))
+    if (auto err = io::receive_fd(ch.spec_mine.fd, ch.mine_pty))
       return fail(make_error(ec::system, "container setup failed: no pty from the helper: " +
                                              error_message(err)));
     if (spec.rows != 0 && spec.cols != 0)
-      if (auto err = resize_pty(mine_pty.fd, spec.rows, spec.cols)) return fail(std::move(err));
+      if (auto err = resize_pty(ch.mine_pty.fd, spec.rows, spec.cols)) return fail(std::move(err));
   }
 
-  for (auto* f : {&mine_in, &mine_out, &mine_err, &mine_pty})
-    if (*f)
-      if (auto err = set_nonblocking(f->fd)) return fail(std::move(err));
+  if (auto err = ch.give(*proc)) return fail(std::move(err));
   proc->pid = static_cast<pid_t>(pid);
   proc->pidfd = pidfd_owner.release();
-  proc->stdin_fd = mine_in.release();
-  proc->stdout_fd = mine_out.release();
-  proc->stderr_fd = mine_err.release();
-  proc->pty_fd = mine_pty.release();
   cleanup.g = nullptr;
   proc->cgroup = std::move(group);
   return proc;
 }
 
+// The helper's hand-over after --join: the command's pid (data), its pidfd and, with a tty,
+// the pty master (SCM_RIGHTS). Nothing (EOF) when the helper failed before.
+caf::error receive_command(int sock, pid_t& pid, unique_fd& pidfd, unique_fd& pty) {
+  int32_t p = 0;
+  iovec iov{&p, sizeof(p)};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return sys_error("receive the exec'd command");
+  std::vector<int> fds;
+  for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+        fds.push_back(fd);
+      }
+  if (!fds.empty()) pidfd.reset(fds[0]);
+  if (fds.size() > 1) pty.reset(fds[1]);
+  for (size_t i = 2; i < fds.size(); ++i)
+    ::close(fds[i]);
+  if (n != static_cast<ssize_t>(sizeof(p)) || !pidfd)
+    return make_error(ec::system, "exec failed: the helper handed no process over");
+  pid = static_cast<pid_t>(p);
+  return {};
+}
+
 } // namespace
+
+// docker exec (both drivers). The protocol, as start's with these differences:
+//   - the helper runs `berth-exec --join` in berthd's namespaces, with fd 5 a pidfd of the
+//     container's first process; berthd moves it into the container's cgroup before it sends
+//     the spec, so all it forks runs there;
+//   - the helper joins the container's namespaces at once (setns on the pidfd), makes the pty
+//     in the container's devpts (tty), then forks the command with CLONE_PARENT, so that the
+//     command is berthd's child (in the container's PID namespace) and is watched through its
+//     pidfd like a container; it hands the pid, the pidfd and the pty master back on fd 3 and
+//     exits;
+//   - fd 4 reaches EOF once the command is exec'd (or reports why it could not be).
+caf::expected<std::unique_ptr<process>> join_container(const std::string& helper,
+                                                       const join_spec& js) {
+  auto& spec = js.process;
+  if (spec.args.empty() || spec.args[0].empty())
+    return make_error(ec::invalid_argument, "No exec command specified");
+  if (js.target_pidfd < 0 || js.cgroup == nullptr)
+    return make_error(ec::conflict, "the container has no running process");
+  auto payload = encode_join(spec);
+  if (!payload) return payload.error();
+  channels ch;
+  if (auto err = ch.open(spec.tty, spec.open_stdin)) return err;
+  unique_fd target{::fcntl(js.target_pidfd, F_DUPFD_CLOEXEC, first_free_fd)};
+  if (!target) return sys_error("dup the container's pidfd");
+
+  char arg0[] = "berth-exec";
+  char arg1[] = "--join";
+  char* argv[] = {arg0, arg1, nullptr};
+  char* envp[] = {nullptr};
+  child_args child{helper.c_str(),
+                   argv,
+                   envp,
+                   {ch.child_in.fd, ch.child_out.fd, ch.child_err.fd, ch.spec_child.fd,
+                    ch.report_child.fd, target.fd},
+                   6};
+  int pidfd = -1;
+  auto pid = spawn_helper(CLONE_PIDFD, &pidfd, child);
+  if (pid < 0) return sys_error("clone3", static_cast<int>(-pid));
+  unique_fd helper_pidfd{pidfd};
+  ch.close_child_ends();
+  target.reset();
+
+  unique_fd command_pidfd;
+  auto fail = [&](caf::error err) {
+    if (helper_pidfd) kill_and_reap(helper_pidfd.fd);
+    if (command_pidfd) kill_and_reap(command_pidfd.fd);
+    return err;
+  };
+  if (auto err = js.cgroup->add(static_cast<pid_t>(pid))) return fail(std::move(err));
+  bool sent = send_all(ch.spec_mine.fd, payload->data(), payload->size());
+  ::shutdown(ch.spec_mine.fd, SHUT_WR);
+  auto report = read_report(ch.report_mine.fd);
+  // The helper exits once it handed the command over (or failed): reap it.
+  siginfo_t info{};
+  while (::waitid(P_PIDFD, static_cast<id_t>(helper_pidfd.fd), &info, WEXITED) != 0 &&
+         errno == EINTR) {
+  }
+  helper_pidfd.reset();
+  pid_t command_pid = -1;
+  auto handed = receive_command(ch.spec_mine.fd, command_pid, command_pidfd, ch.mine_pty);
+  if (!report) return fail(report.error());
+  if (auto err = report_error(*report)) return fail(std::move(err));
+  if (!sent) return fail(make_error(ec::system, "exec failed: the helper exited"));
+  if (handed) return fail(std::move(handed));
+  if (spec.tty && !ch.mine_pty)
+    return fail(make_error(ec::system, "exec failed: no pty from the helper"));
+  if (spec.tty && spec.rows != 0 && spec.cols != 0)
+    if (auto err = resize_pty(ch.mine_pty.fd, spec.rows, spec.cols)) return fail(std::move(err));
+  auto proc = std::make_unique<process>();
+  if (auto err = ch.give(*proc)) return fail(std::move(err));
+  proc->pid = command_pid;
+  proc->pidfd = command_pidfd.release();
+  return proc;
+}
 
 caf::expected<std::unique_ptr<driver>> make_native_driver(const std::string& helper,
                                                           const std::string& cgroup_root) {

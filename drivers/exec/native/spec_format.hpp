@@ -12,6 +12,12 @@ namespace berth::exec::spec_format {
 /// "BEX3": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
 constexpr uint64_t magic = 0x33584542;
 
+/// "BEJ1": the spec of `berth-exec --join` (docker exec), in the order of native.cpp's
+/// `encode_join`: args, env, cwd, user, additional groups, flags, capabilities, rlimits. Its
+/// fds: 0-2 stdio, 3 the spec (then the command's pidfd and pty master come back on it), 4 the
+/// error pipe, 5 a pidfd of the container's first process (whose namespaces it joins).
+constexpr uint64_t join_magic = 0x314A4542;
+
 /// The flags word.
 enum flag : uint64_t {
   flag_tty = 1,

@@ -1,0 +1,37 @@
+# Shared by the end-to-end benchmarks (sourced): a berthd of the given build on a temporary
+# socket and data root, removed on exit, and a busybox image imported into it (no registry).
+#   bench_start BUILD_DIR [berthd args...]   sets $tmp, $sock, $pid, the docker=(...) array
+#   bench_import_busybox                     imports busybox:latest from /bin/busybox
+bench_start() {
+  local build=$1
+  shift
+  tmp=$(mktemp -d)
+  trap bench_cleanup EXIT
+  sock=$tmp/berth.sock
+  echo '{}' >"$tmp/daemon.json"
+  "$build/berthd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
+    --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" --group root "$@" \
+    >"$tmp/berthd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    curl -fs --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  docker=(docker -H "unix://$sock")
+}
+
+bench_cleanup() {
+  if [ -n "${pid:-}" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+
+bench_import_busybox() {
+  local root=$tmp/rootfs
+  mkdir -p "$root/bin" "$root/etc"
+  cp /bin/busybox "$root/bin/busybox"
+  chroot "$root" /bin/busybox --install -s /bin
+  tar -C "$root" -c . | "${docker[@]}" import - busybox:latest >/dev/null
+}
