@@ -1267,7 +1267,8 @@ caf::expected<exec_config> parse_exec(std::string_view body) {
     return bad(std::string{"invalid JSON: "} + simdjson::error_message(err));
   simdjson::dom::object top;
   if (doc.get(top))
-    return bad("json: cannot unmarshal " + kind_of(doc) + " into Go value of type types.ExecConfig");
+    return bad("json: cannot unmarshal " + kind_of(doc) +
+               " into Go value of type types.ExecConfig");
   decoder d;
   exec_config c;
   const scope s{"ExecConfig", ""};
@@ -1300,7 +1301,8 @@ caf::expected<exec_config> parse_exec(std::string_view body) {
   if (d.first) return d.first;
   if (c.cmd.empty()) return bad("No exec command specified");
   if (!c.working_dir.empty() && c.working_dir[0] != '/')
-    return bad("the working directory '" + c.working_dir + "' is invalid, it needs to be an "
+    return bad("the working directory '" + c.working_dir +
+               "' is invalid, it needs to be an "
                "absolute path");
   return c;
 }

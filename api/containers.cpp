@@ -91,8 +91,9 @@ struct sink_state {
   bool finished = false;
 };
 
-stream_sink_actor::behavior_type stream_sink_behavior(stream_sink_actor::stateful_pointer<sink_state> self,
-                                             connection_ptr conn, bool raw) {
+stream_sink_actor::behavior_type
+stream_sink_behavior(stream_sink_actor::stateful_pointer<sink_state> self, connection_ptr conn,
+                     bool raw) {
   conn->on_close([self = caf::actor_cast<caf::actor>(self)] {
     caf::anon_send_exit(self, caf::exit_reason::user_shutdown);
   });

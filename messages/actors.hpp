@@ -221,8 +221,8 @@ using container_actor = caf::typed_actor<
     caf::reacts_to<atom::deadline, uint64_t>,
     // (from its exec actor) start exec `id`'s process in this running container: 409 when it is
     // not running, paused or restarting.
-    caf::replies_to<atom::run, std::string, exec_config>::with<
-        exec_process>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
+    caf::replies_to<atom::run, std::string, exec_config>::with<exec_process>>::
+    extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
 
 /// The container manager (actors/containers/manager.cpp): IDs, names, create, list, restart
 /// recovery; verbs go to the container actors. Jobs: container_create, containers (list),

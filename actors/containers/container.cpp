@@ -207,8 +207,8 @@ caf::expected<container_info> load_container(const std::string& dir) {
   return info;
 }
 
-process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target,
-                            uint64_t gen, bool open_stdin) {
+process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target, uint64_t gen,
+                            bool open_stdin) {
   process_wiring w;
   auto watch = [&](int& fd, uint8_t stream) {
     if (fd < 0) return;
@@ -622,7 +622,8 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
   auto& r = *st.deps->reactor;
   if (st.pidfd >= 0) ::close(st.pidfd);
   st.pidfd = ::fcntl(proc->pidfd, F_DUPFD_CLOEXEC, 0);
-  auto w = wire_process(r, *proc, caf::actor_cast<caf::actor>(self), gen, st.info.config.open_stdin);
+  auto w =
+      wire_process(r, *proc, caf::actor_cast<caf::actor>(self), gen, st.info.config.open_stdin);
   st.open_streams = w.open_streams;
   st.stdin_h = w.stdin_h;
   st.resize_fd = w.resize_fd;
@@ -930,9 +931,9 @@ caf::result<job_result> exec_create(container_self self, job& j) {
 exec::process_spec exec_spec(const container_actor_state& st, const exec_config& c) {
   auto s = make_spec(st);
   s.args = c.cmd;
-  s.env.erase(std::remove_if(s.env.begin(), s.env.end(),
-                             [](auto& e) { return key_of(e) == "TERM"; }),
-              s.env.end());
+  s.env.erase(
+      std::remove_if(s.env.begin(), s.env.end(), [](auto& e) { return key_of(e) == "TERM"; }),
+      s.env.end());
   auto replace_or_append = [&](const std::string& e) {
     auto k = key_of(e);
     auto it = std::find_if(s.env.begin(), s.env.end(), [&](auto& x) { return key_of(x) == k; });
@@ -1350,10 +1351,8 @@ container_actor::behavior_type container_behavior(container_self self,
   }
   return {
       [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },
-      [self](atom::run, const std::string& exec_id,
-             const exec_config& c) -> caf::result<exec_process> {
-        return run_exec(self, exec_id, c);
-      },
+      [self](atom::run, const std::string& exec_id, const exec_config& c)
+          -> caf::result<exec_process> { return run_exec(self, exec_id, c); },
       [self](atom::stdin, std::string& data) {
         auto& st = self->state;
         if (data.empty()) { // the client half-closed

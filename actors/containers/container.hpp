@@ -85,8 +85,8 @@ struct process_wiring {
 /// Hand a started process's fds to the reactor (a container's or an exec's): its output and its
 /// exit go to `target` as atom::output / atom::exited tagged with `gen`; stdin (the pipe, or the
 /// pty when `open_stdin`) becomes a reactor input.
-process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target,
-                            uint64_t gen, bool open_stdin);
+process_wiring wire_process(exec::reactor& r, exec::process& proc, caf::actor target, uint64_t gen,
+                            bool open_stdin);
 
 /// Spawn an exec instance of `container` (actors/containers/exec.cpp); `attributes` are the
 /// container's event attributes (image, name, labels).

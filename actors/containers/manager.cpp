@@ -92,7 +92,7 @@ struct manager_state {
   std::map<std::string, std::string> names; // "/name" -> ID (reserved while creating, too)
   std::map<std::string, exec_actor> execs;  // exec ID -> its actor (until its container goes)
   std::map<std::string, std::vector<std::string>> execs_of; // container ID -> its exec IDs
-  std::set<std::string> restoring;          // loaded at start, restore not over yet
+  std::set<std::string> restoring;                          // loaded at start, restore not over yet
   std::vector<caf::typed_response_promise<bool>> restore_waiters;
 };
 
@@ -100,10 +100,10 @@ using manager_self = container_manager_actor::stateful_pointer<manager_state>;
 
 const std::vector<std::string>& container_jobs() {
   static const std::vector<std::string> jobs{
-      "container_inspect", "container_start",  "container_stop",   "container_restart",
-      "container_kill",    "container_wait",   "container_delete", "container_attach",
-      "container_resize",  "container_logs",   "container_pause",  "container_unpause",
-      "container_changes", "container_rename", "container_export", "container_top",
+      "container_inspect", "container_start",      "container_stop",   "container_restart",
+      "container_kill",    "container_wait",       "container_delete", "container_attach",
+      "container_resize",  "container_logs",       "container_pause",  "container_unpause",
+      "container_changes", "container_rename",     "container_export", "container_top",
       "container_update",  "container_exec_create"};
   return jobs;
 }
@@ -552,8 +552,8 @@ caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system
                                                                container_manager_options opts) {
   auto engine = opts.engine;
   auto mgr = sys.spawn(manager_behavior, std::move(opts));
-  std::vector<std::string> jobs{"container_create", "containers",   "container_count",
-                                "container_prune",  "exec_start",   "exec_inspect",
+  std::vector<std::string> jobs{"container_create", "containers", "container_count",
+                                "container_prune",  "exec_start", "exec_inspect",
                                 "exec_resize"};
   for (auto& n : container_jobs())
     jobs.push_back(n);

@@ -73,9 +73,9 @@ struct process_spec {
 /// user, tty, stdin, capabilities, rlimits; the namespace, mount and cgroup fields are unused).
 struct join_spec {
   process_spec process;
-  int target_pidfd = -1;             // the container's first process (borrowed)
-  pid_t target_pid = -1;             // the same, for messages
-  cgroups::group* cgroup = nullptr;  // the container's cgroup (borrowed)
+  int target_pidfd = -1;            // the container's first process (borrowed)
+  pid_t target_pid = -1;            // the same, for messages
+  cgroups::group* cgroup = nullptr; // the container's cgroup (borrowed)
 };
 
 /// A running container process and the caller's ends of its stdio. Owns its file descriptors.

@@ -583,9 +583,9 @@ BOOST_AUTO_TEST_CASE(exec_in_running_containers) {
               .out;
   BOOST_TEST((!sleeper.empty() && contains(procs, sleeper)), sleeper + " in " + procs);
   // inspect: null ExitCode before the start, the code after
-  auto created = http_unix(d.socket, "POST", "/v1.41/containers/ex/exec",
-                           "Content-Type: application/json\r\n",
-                           R"({"Cmd":["sh","-c","exit 5"],"AttachStdout":true})");
+  auto created =
+      http_unix(d.socket, "POST", "/v1.41/containers/ex/exec", "Content-Type: application/json\r\n",
+                R"({"Cmd":["sh","-c","exit 5"],"AttachStdout":true})");
   BOOST_TEST(created.status == 201, created.body);
   auto pos = created.body.find("\"Id\":\"");
   BOOST_REQUIRE(pos != std::string::npos);
@@ -603,10 +603,13 @@ BOOST_AUTO_TEST_CASE(exec_in_running_containers) {
   }
   BOOST_TEST(contains(after, "\"Running\":false"), after);
   BOOST_TEST(contains(after, "\"ExitCode\":5"), after);
-  BOOST_TEST(contains(after, R"("ProcessConfig":{"tty":false,"entrypoint":"sh","arguments":["-c","exit 5"],"privileged":false})"),
-             after);
+  BOOST_TEST(
+      contains(
+          after,
+          R"("ProcessConfig":{"tty":false,"entrypoint":"sh","arguments":["-c","exit 5"],"privileged":false})"),
+      after);
   auto again = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/start",
-                    "Content-Type: application/json\r\n", R"({"Detach":true})");
+                         "Content-Type: application/json\r\n", R"({"Detach":true})");
   BOOST_TEST(again.status == 409, again.body);
   auto missing = http_unix(d.socket, "GET", "/v1.41/exec/nope/json");
   BOOST_TEST(missing.status == 404);

@@ -779,7 +779,8 @@ BOOST_AUTO_TEST_CASE(exec_joins_a_running_container) {
     container c{f.d->start(spec)};
     BOOST_REQUIRE_MESSAGE(c.p, c.error);
     auto target = ::fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0);
-    auto join = [&](std::vector<std::string> args, const std::string& input = {}, bool tty = false) {
+    auto join = [&](std::vector<std::string> args, const std::string& input = {},
+                    bool tty = false) {
       join_spec js;
       js.process = base_spec(std::move(args));
       js.process.user = "app";
@@ -806,8 +807,9 @@ BOOST_AUTO_TEST_CASE(exec_joins_a_running_container) {
       o.status = wait_exit((*p)->pidfd);
       return o;
     };
-    auto o = join({"sh", "-c", "hostname; id -u; pwd; echo $FOO; cat /proc/1/comm; echo $$ >&2; "
-                               "exit 4"});
+    auto o = join({"sh", "-c",
+                   "hostname; id -u; pwd; echo $FOO; cat /proc/1/comm; echo $$ >&2; "
+                   "exit 4"});
     BOOST_TEST(o.status == 4, name + ": " + o.err);
     BOOST_TEST(o.out == "joined\n1000\n/home/app\nbar\nsleep\n", name + ": " + o.out);
     BOOST_TEST((o.err != "1\n" && !o.err.empty() && o.err.size() <= 4u), name + ": " + o.err);
@@ -817,7 +819,8 @@ BOOST_AUTO_TEST_CASE(exec_joins_a_running_container) {
     BOOST_TEST(o.out.rfind("/dev/pts/", 0) == 0, name + ": " + o.out);
     o = join({"nosuch"});
     BOOST_TEST(o.status == -1);
-    BOOST_TEST(o.err == "exec: \"nosuch\": executable file not found in $PATH", name + ": " + o.err);
+    BOOST_TEST(o.err == "exec: \"nosuch\": executable file not found in $PATH",
+               name + ": " + o.err);
     // the exec ran in the container's cgroup, and left nothing there
     auto pids = c->cgroup->pids();
     BOOST_REQUIRE(pids);

@@ -487,11 +487,12 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   char arg0[] = "berth-exec";
   char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};
-  child_args child{helper_.c_str(),
-                   argv,
-                   envp,
-                   {ch.child_in.fd, ch.child_out.fd, ch.child_err.fd, ch.spec_child.fd, ch.report_child.fd, -1},
-                   5};
+  child_args child{
+      helper_.c_str(),
+      argv,
+      envp,
+      {ch.child_in.fd, ch.child_out.fd, ch.child_err.fd, ch.spec_child.fd, ch.report_child.fd, -1},
+      5};
   uint64_t flags = CLONE_PIDFD | CLONE_NEWNS;
   if (!spec.host_pid) flags |= CLONE_NEWPID;
   if (!spec.host_uts) flags |= CLONE_NEWUTS;
