@@ -121,7 +121,7 @@ namespace {
 
 struct stats_state {
   static inline const char* name = "stats-stream";
-  engine_actor engine;
+  job_handler_actor jobs;
   connection_ptr conn;
   std::string id; // as given, then the full ID
   bool stream = true;
@@ -138,7 +138,7 @@ void on_sample(stats_self self, job_result& r);
 
 void request_sample(stats_self self) {
   auto& st = self->state;
-  self->request(st.engine, defaults::ask_timeout, job{"container_stats", {st.id}, {}, {}})
+  self->request(st.jobs, defaults::ask_timeout, job{"container_stats", {st.id}, {}, {}})
       .then([self](job_result& r) { on_sample(self, r); },
             [self](caf::error& err) {
               job_result r{status_err, std::move(err), {}};
@@ -187,11 +187,11 @@ void on_sample(stats_self self, job_result& r) {
   self->delayed_send(self, defaults::stats_interval, atom::deadline_v);
 }
 
-stats_stream_actor::behavior_type stats_stream(stats_self self, engine_actor engine,
+stats_stream_actor::behavior_type stats_stream(stats_self self, job_handler_actor jobs,
                                                connection_ptr conn, std::string id, bool stream,
                                                bool one_shot) {
   auto& st = self->state;
-  st.engine = std::move(engine);
+  st.jobs = std::move(jobs);
   st.conn = std::move(conn);
   st.id = std::move(id);
   st.stream = stream;
@@ -214,13 +214,19 @@ stats_stream_actor::behavior_type stats_stream(stats_self self, engine_actor eng
 
 } // namespace
 
+stats_stream_actor spawn_stats_stream(caf::actor_system& sys, job_handler_actor jobs,
+                                      connection_ptr conn, std::string id, bool stream,
+                                      bool one_shot) {
+  return sys.spawn(stats_stream, std::move(jobs), std::move(conn), std::move(id), stream, one_shot);
+}
+
 void add_stats_route(router& r, std::shared_ptr<api_context> ctx) {
   r.add("GET", "/containers/{id}/stats", [ctx](http_request& req, const connection_ptr& conn) {
     auto it = req.params.find("id");
     auto id = it == req.params.end() ? std::string{} : it->second;
     bool stream = query_bool(req, "stream", true);
     bool one_shot = compare_versions(req.api_version, "1.41") >= 0 && query_bool(req, "one-shot");
-    auto s = ctx->sys->spawn(stats_stream, ctx->engine, conn, std::move(id), stream, one_shot);
+    auto s = spawn_stats_stream(*ctx->sys, ctx->engine, conn, std::move(id), stream, one_shot);
     // A stream lives until its client goes; a single answer ends by itself within ~1 s.
     if (stream)
       conn->on_close(

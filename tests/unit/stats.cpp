@@ -1,10 +1,19 @@
-// docker stats' JSON (api/stats.cpp): moby's StatsJSON byte for byte for a stopped container,
-// and the field order, types and omitempty rules of v1 and v2 samples.
+// docker stats (api/stats.cpp): moby's StatsJSON byte for byte for a stopped container, the field
+// order, types and omitempty rules of v1 and v2 samples; and the stream actor on the
+// deterministic scheduler against a fake engine and connection: one sample per tick, ticks
+// skipped while the client is slow, the end with the client (no more jobs) or with the
+// container, stream=0's two samples, one-shot, and the errors.
 #include <boost/test/unit_test.hpp>
 
 #include "api/stats.hpp"
+#include "tests/unit/fixture.hpp"
+
+#include <caf/typed_event_based_actor.hpp>
 
 #include <boost/json.hpp>
+
+#include <functional>
+#include <memory>
 
 #include <string>
 #include <vector>
@@ -14,6 +23,10 @@ using namespace berth;
 namespace {
 
 namespace json = boost::json;
+
+bool contains_text(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::vector<std::string> keys(const json::object& o) {
   std::vector<std::string> out;
@@ -135,6 +148,204 @@ BOOST_AUTO_TEST_CASE(a_v2_sample_has_no_percpu_and_null_lists) {
   // no previous sample: precpu is zero and has no system figures (omitempty)
   BOOST_CHECK((keys(o["precpu_stats"].as_object()) ==
                std::vector<std::string>{"cpu_usage", "throttling_data"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+using namespace berth::test;
+
+/// What the fake engine answers to `container_stats`: a running sample (read_nano = the call
+/// number), a stopped container's, or 404.
+struct fake_container {
+  int calls = 0;
+  bool running = true;
+  bool removed = false;
+};
+
+job_handler_actor::behavior_type fake_engine(job_handler_actor::pointer,
+                                             std::shared_ptr<fake_container> c) {
+  return {
+      [c](job& j) -> job_result {
+        BOOST_CHECK_EQUAL(j.name, "container_stats");
+        ++c->calls;
+        if (c->removed)
+          return job_result{
+              status_err, make_error(ec::not_found, "No such container: " + j.args[0]), {}};
+        container_stats s;
+        s.id = "0123456789ab";
+        s.name = "/web";
+        s.running = c->running;
+        if (c->running) {
+          s.read_nano = c->calls * 1000000000LL;
+          s.cgroup.cpu_total = static_cast<uint64_t>(c->calls) * 100;
+        }
+        return job_result{status_ok, {}, caf::make_message(std::move(s))};
+      },
+  };
+}
+
+/// Records what the stream does to its client; `hold` keeps the write callbacks (a slow client).
+struct fake_connection : api::connection {
+  std::vector<api::http_response> responses;
+  int begun = 0;
+  int ended = 0;
+  std::vector<std::string> writes;
+  bool hold = false;
+  std::vector<std::function<void(bool)>> held;
+  void respond(api::http_response res) override { responses.push_back(std::move(res)); }
+  void stream_begin(unsigned status, std::string type) override {
+    BOOST_CHECK_EQUAL(status, 200u);
+    BOOST_CHECK_EQUAL(type, "application/json");
+    ++begun;
+  }
+  void stream_write(std::string chunk, std::function<void(bool)> done) override {
+    writes.push_back(std::move(chunk));
+    if (hold)
+      held.push_back(std::move(done));
+    else
+      done(true);
+  }
+  void stream_end() override { ++ended; }
+  void hijack(std::function<void(std::string)>) override {}
+  void raw_write(std::string, std::function<void(bool)> done) override { done(true); }
+  void on_close(std::function<void()>) override {}
+};
+
+struct stream_fixture : deterministic_fixture {
+  std::shared_ptr<fake_container> container = std::make_shared<fake_container>();
+  std::shared_ptr<fake_connection> conn = std::make_shared<fake_connection>();
+  job_handler_actor engine = sys.spawn(fake_engine, container);
+  stats_stream_actor start(bool stream, bool one_shot = false) {
+    auto s = api::spawn_stats_stream(sys, engine, conn, "web", stream, one_shot);
+    self->monitor(s);
+    sched.run();
+    return s;
+  }
+  /// The next timer (the stream's tick) fires; everything it causes runs.
+  void tick() {
+    sched.trigger_timeout();
+    sched.run();
+  }
+  bool ended_actor() {
+    bool down = false;
+    self->receive([&](caf::down_msg&) { down = true; },
+                  caf::after(std::chrono::seconds(0)) >> [] {});
+    return down;
+  }
+  ~stream_fixture() {
+    caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+};
+
+json::object parse(const std::string& text) {
+  return json::parse(text).as_object();
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(stats_stream, stream_fixture)
+
+BOOST_AUTO_TEST_CASE(a_sample_a_tick_until_the_client_goes) {
+  auto s = start(true);
+  BOOST_CHECK_EQUAL(conn->begun, 1);
+  BOOST_REQUIRE_EQUAL(conn->writes.size(), 1u); // the first at once
+  BOOST_CHECK_EQUAL(parse(conn->writes[0])["preread"].as_string(), "0001-01-01T00:00:00Z");
+  tick();
+  tick();
+  BOOST_REQUIRE_EQUAL(conn->writes.size(), 3u);
+  auto o = parse(conn->writes[2]);
+  BOOST_CHECK_EQUAL(o["preread"].as_string(), "1970-01-01T00:00:02Z");
+  BOOST_CHECK_EQUAL(o["precpu_stats"].at("cpu_usage").at("total_usage").to_number<int64_t>(), 200);
+  // It stops: name-and-ID objects (moby), the stream goes on.
+  container->running = false;
+  tick();
+  BOOST_REQUIRE_EQUAL(conn->writes.size(), 4u);
+  o = parse(conn->writes[3]);
+  BOOST_CHECK_EQUAL(o["read"].as_string(), "0001-01-01T00:00:00Z");
+  BOOST_CHECK_EQUAL(o["preread"].as_string(), "1970-01-01T00:00:03Z");
+  BOOST_CHECK_EQUAL(conn->ended, 0);
+  // The client goes (the route's on_close): the actor ends, and its last timer asks nothing.
+  caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  sched.run();
+  BOOST_CHECK(ended_actor());
+  auto calls = container->calls;
+  while (sched.trigger_timeout())
+    sched.run();
+  BOOST_CHECK_EQUAL(container->calls, calls);
+  BOOST_CHECK_EQUAL(conn->writes.size(), 4u);
+  BOOST_CHECK(conn->responses.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_client_skips_ticks) {
+  conn->hold = true;
+  start(true);
+  BOOST_REQUIRE_EQUAL(conn->writes.size(), 1u);
+  tick();
+  tick(); // the first object is not written yet: no sample
+  BOOST_CHECK_EQUAL(container->calls, 1);
+  conn->held.front()(true);
+  sched.run();
+  tick();
+  BOOST_CHECK_EQUAL(container->calls, 2);
+  BOOST_CHECK_EQUAL(conn->writes.size(), 2u);
+  conn->held.back()(false); // the connection failed: the actor ends
+  sched.run();
+  BOOST_CHECK(ended_actor());
+}
+
+BOOST_AUTO_TEST_CASE(the_stream_ends_when_the_container_is_removed) {
+  start(true);
+  container->removed = true;
+  tick();
+  BOOST_CHECK_EQUAL(conn->ended, 1);
+  BOOST_CHECK(conn->responses.empty());
+  BOOST_CHECK(ended_actor());
+}
+
+BOOST_AUTO_TEST_CASE(stream0_takes_two_samples_a_tick_apart) {
+  start(false);
+  BOOST_CHECK(conn->responses.empty()); // the first one only primes precpu
+  tick();
+  BOOST_REQUIRE_EQUAL(conn->responses.size(), 1u);
+  BOOST_CHECK_EQUAL(conn->begun, 0);
+  auto& res = conn->responses[0];
+  BOOST_CHECK_EQUAL(res.status, 200u);
+  BOOST_CHECK_EQUAL(res.content_type, "application/json");
+  auto o = parse(res.body);
+  BOOST_CHECK_EQUAL(o["read"].as_string(), "1970-01-01T00:00:02Z");
+  BOOST_CHECK_EQUAL(o["preread"].as_string(), "1970-01-01T00:00:01Z");
+  BOOST_CHECK(ended_actor());
+  BOOST_CHECK_EQUAL(container->calls, 2);
+}
+
+BOOST_AUTO_TEST_CASE(one_shot_and_a_stopped_container_answer_at_once) {
+  start(false, true);
+  BOOST_REQUIRE_EQUAL(conn->responses.size(), 1u);
+  BOOST_CHECK_EQUAL(parse(conn->responses[0].body)["preread"].as_string(), "0001-01-01T00:00:00Z");
+  BOOST_CHECK(ended_actor());
+  container->running = false;
+  start(false);
+  BOOST_REQUIRE_EQUAL(conn->responses.size(), 2u);
+  BOOST_CHECK_EQUAL(parse(conn->responses[1].body)["name"].as_string(), "/web");
+  BOOST_CHECK(ended_actor());
+  BOOST_CHECK_EQUAL(container->calls, 2);
+}
+
+BOOST_AUTO_TEST_CASE(errors_come_before_any_output) {
+  start(true, true); // stream and one-shot: 400, after the lookup (as moby)
+  BOOST_REQUIRE_EQUAL(conn->responses.size(), 1u);
+  BOOST_CHECK_EQUAL(conn->responses[0].status, 400u);
+  BOOST_CHECK(contains_text(conn->responses[0].body, "cannot have stream=true and one-shot=true"));
+  BOOST_CHECK(ended_actor());
+  container->removed = true;
+  start(true);
+  BOOST_REQUIRE_EQUAL(conn->responses.size(), 2u);
+  BOOST_CHECK_EQUAL(conn->responses[1].status, 404u);
+  BOOST_CHECK_EQUAL(conn->begun, 0);
+  BOOST_CHECK(ended_actor());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
