@@ -3,6 +3,7 @@
 
 #include "actors/events.hpp"
 #include "api/container_codec.hpp"
+#include "api/stats.hpp"
 #include "messages/actors.hpp"
 
 #include <caf/actor_system.hpp>
@@ -146,6 +147,7 @@ void stream_error(const connection_ptr& conn, uint8_t stream, const std::string&
 }
 
 void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
+  add_stats_route(r, ctx); // docker stats (api/stats.cpp)
   r.add("POST", "/containers/create", [ctx](http_request& req, const connection_ptr& conn) {
     auto name = validate_name(req.get("name") ? *req.get("name") : std::string{});
     if (!name) return conn->respond(error_response(name.error()));

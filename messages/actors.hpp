@@ -6,6 +6,7 @@
 #pragma once
 
 #include "messages/error.hpp"
+#include "messages/stats.hpp"
 #include "messages/types.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -88,6 +89,7 @@ CAF_ADD_TYPE_ID(berth, (std::vector<berth::fs_change>))
 CAF_ADD_TYPE_ID(berth, (berth::top_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_config))
 CAF_ADD_TYPE_ID(berth, (berth::exec_info))
+CAF_ADD_TYPE_ID(berth, (berth::container_stats))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -240,6 +242,15 @@ using container_manager_actor = caf::typed_actor<
     // then, as dockerd's restore).
     caf::replies_to<atom::restored>::with<bool>>::extend_with<job_handler_actor>::
     extend_with<shutdown_handler_actor>;
+
+/// One `GET /containers/{id}/stats` client (api/stats.cpp): asks for a `container_stats` job
+/// once a second and writes each sample to the connection; it ends with the client, or when the
+/// container is removed.
+using stats_stream_actor = caf::typed_actor<
+    // (internal) time for the next sample.
+    caf::reacts_to<atom::deadline>,
+    // The last sample is written (false: the connection failed).
+    caf::reacts_to<atom::ack, bool>>;
 
 /// The HTTP API: its listeners stop at shutdown.
 using api_actor = shutdown_handler_actor;

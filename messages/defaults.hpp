@@ -26,6 +26,7 @@ inline constexpr std::size_t header_limit = 1u << 20;  // 1 MiB, as Go's http.Se
 inline constexpr std::uint64_t body_limit = 16u << 20; // JSON bodies
 inline constexpr auto idle_timeout = 300s;             // an idle keep-alive connection
 inline constexpr auto tls_handshake_timeout = 10s;
+inline constexpr auto stats_interval = 1s; // between two samples of a stats stream (as moby)
 
 // Events bus.
 inline constexpr std::size_t events_ring = 256;         // recent events kept for since=

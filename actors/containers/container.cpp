@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
+#include "drivers/exec/stats.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
 #include "drivers/log/jsonfile.hpp"
@@ -1037,6 +1038,34 @@ caf::result<job_result> handle_job(container_self self, job& j) {
         },
         [rp](caf::expected<top_result>& r) mutable {
           rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+        });
+    return rp;
+  }
+  if (j.name == "container_stats") { // docker stats: one sample, read off the actor thread
+    container_stats empty; // moby's stats of a container that does not run: name and ID only
+    empty.id = st.info.id;
+    empty.name = st.info.name;
+    if (s.status == container_status::restarting || !is_running(s) || !st.proc || !st.proc->cgroup)
+      return ok(caf::make_message(std::move(empty)));
+    auto rp = self->make_response_promise<job_result>();
+    auto& mode = st.info.config.host.network_mode;
+    bool networks = mode != "host" && mode != "none"; // moby reports neither's interfaces
+    run_detached<container_stats>(
+        self,
+        [proc = st.proc, networks]() -> caf::expected<container_stats> {
+          return exec::sample_stats(*proc->cgroup, proc->pid, networks);
+        },
+        [rp, empty](caf::expected<container_stats>& r) mutable {
+          if (!r) { // it stopped meanwhile (the cgroup is gone), or a read failed
+            if (r.error() != ec::not_found)
+              BLOG(warn, "container")
+                  << short_id(empty.id) << ": stats: " << error_message(r.error());
+            rp.deliver(ok(caf::make_message(std::move(empty))));
+            return;
+          }
+          r->id = empty.id;
+          r->name = empty.name;
+          rp.deliver(ok(caf::make_message(std::move(*r))));
         });
     return rp;
   }

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -186,6 +187,132 @@ caf::expected<std::vector<pid_t>> read_pids(const std::string& path) {
       out.push_back(static_cast<pid_t>(v));
   }
   return out;
+}
+
+// -- stats (docker stats; see read_stats in cgroups.hpp) -------------------------------------
+
+/// The keys of memory.stat moby passes on (daemon statsV1 / statsV2); missing ones are 0.
+constexpr std::string_view v1_memory_keys =
+    "cache rss rss_huge mapped_file dirty writeback pgpgin pgpgout pgfault pgmajfault "
+    "inactive_anon active_anon inactive_file active_file unevictable hierarchical_memory_limit "
+    "hierarchical_memsw_limit total_cache total_rss total_rss_huge total_mapped_file total_dirty "
+    "total_writeback total_pgpgin total_pgpgout total_pgfault total_pgmajfault "
+    "total_inactive_anon total_active_anon total_inactive_file total_active_file "
+    "total_unevictable";
+constexpr std::string_view v2_memory_keys =
+    "anon file kernel_stack slab sock shmem file_mapped file_dirty file_writeback anon_thp "
+    "inactive_anon active_anon inactive_file active_file unevictable slab_reclaimable "
+    "slab_unreclaimable pgfault pgmajfault workingset_refault workingset_activate "
+    "workingset_nodereclaim pgrefill pgscan pgsteal pgactivate pgdeactivate pglazyfree "
+    "pglazyfreed thp_fault_alloc thp_collapse_alloc";
+
+/// Every "key value" line of a flat keyed file (memory.stat, cpu.stat); missing file: empty.
+caf::expected<std::map<std::string, uint64_t, std::less<>>>
+read_keyed_all(const std::string& path) {
+  std::map<std::string, uint64_t, std::less<>> out;
+  std::string s;
+  int err = read_control(path, s);
+  if (err == ENOENT) return out;
+  if (err != 0) return sys_error("cannot read " + path, err);
+  std::string_view rest{s};
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto fields = split_ws(rest.substr(0, nl));
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    uint64_t v = 0;
+    if (fields.size() == 2 && parse_u64(fields[1], v)) out.emplace(std::string{fields[0]}, v);
+  }
+  return out;
+}
+
+uint64_t value_of(const std::map<std::string, uint64_t, std::less<>>& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+
+/// A space-separated list of numbers (cpuacct.usage_percpu); missing file: empty.
+caf::expected<std::vector<uint64_t>> read_numbers(const std::string& path) {
+  std::string s;
+  std::vector<uint64_t> out;
+  int err = read_control(path, s);
+  if (err == ENOENT) return out;
+  if (err != 0) return sys_error("cannot read " + path, err);
+  for (auto f : split_ws(s)) {
+    uint64_t v = 0;
+    if (!parse_u64(f, v))
+      return make_error(ec::system, "unexpected content in " + path + ": " + std::string{f});
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// A v1 blkio file, as containerd reads it: "MAJ:MIN OP VALUE" or "MAJ:MIN VALUE" lines; the
+/// "Total N" line is skipped. Missing file: nothing.
+caf::error read_blkio(const std::string& path, std::vector<blkio_entry>& out) {
+  std::string s;
+  int err = read_control(path, s);
+  if (err == ENOENT) return caf::none;
+  if (err != 0) return sys_error("cannot read " + path, err);
+  std::string_view rest{s};
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    auto fields = split_ws(line);
+    if (fields.empty() || (fields.size() == 2 && fields[0] == "Total")) continue;
+    auto colon = fields[0].find(':');
+    blkio_entry e;
+    bool ok = (fields.size() == 2 || fields.size() == 3) && colon != std::string_view::npos &&
+              parse_u64(fields[0].substr(0, colon), e.major) &&
+              parse_u64(fields[0].substr(colon + 1), e.minor);
+    if (ok && fields.size() == 3) e.op = std::string{fields[1]};
+    if (!ok || !parse_u64(fields.back(), e.value))
+      return make_error(ec::system, "invalid line in " + path + ": " + std::string{line});
+    out.push_back(std::move(e));
+  }
+  return caf::none;
+}
+
+/// v2 io.stat ("MAJ:MIN rbytes=N wbytes=N rios=N ..."): a "read" and a "write" entry per
+/// device, as moby's statsV2. Missing file: nothing.
+caf::error read_io_stat(const std::string& path, std::vector<blkio_entry>& out) {
+  std::string s;
+  int err = read_control(path, s);
+  if (err == ENOENT) return caf::none;
+  if (err != 0) return sys_error("cannot read " + path, err);
+  std::string_view rest{s};
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto fields = split_ws(rest.substr(0, nl));
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (fields.size() < 2) continue;
+    auto colon = fields[0].find(':');
+    uint64_t major = 0, minor = 0, rbytes = 0, wbytes = 0;
+    if (colon == std::string_view::npos || !parse_u64(fields[0].substr(0, colon), major) ||
+        !parse_u64(fields[0].substr(colon + 1), minor))
+      continue;
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      auto eq = fields[i].find('=');
+      if (eq == std::string_view::npos) continue;
+      auto key = fields[i].substr(0, eq);
+      uint64_t v = 0;
+      if (!parse_u64(fields[i].substr(eq + 1), v)) continue;
+      if (key == "rbytes") rbytes = v;
+      if (key == "wbytes") wbytes = v;
+    }
+    out.push_back({major, minor, "read", rbytes});
+    out.push_back({major, minor, "write", wbytes});
+  }
+  return caf::none;
+}
+
+/// Clock ticks per second of cpuacct.stat (USER_HZ).
+uint64_t clock_ticks() {
+  static const uint64_t ticks = [] {
+    long t = ::sysconf(_SC_CLK_TCK);
+    return t > 0 ? static_cast<uint64_t>(t) : uint64_t{100};
+  }();
+  return ticks;
 }
 
 caf::error mkdir_p(const std::string& path) {
@@ -391,6 +518,79 @@ public:
       u.pids_current = *v;
     }
     return u;
+  }
+
+  caf::expected<cgroup_stats> read_stats() const override {
+    if (!is_dir(path())) return make_error(ec::not_found, "cgroup " + path() + " is gone");
+    cgroup_stats s;
+    s.version = 1;
+    if (auto* dir = find("cpuacct")) {
+      auto total = read_u64(*dir + "/cpuacct.usage");
+      if (!total) return total.error();
+      s.cpu_total = *total;
+      auto percpu = read_numbers(*dir + "/cpuacct.usage_percpu");
+      if (!percpu) return percpu.error();
+      s.cpu_percpu = std::move(*percpu);
+      auto stat = read_keyed_all(*dir + "/cpuacct.stat"); // in USER_HZ ticks
+      if (!stat) return stat.error();
+      s.cpu_user = value_of(*stat, "user") * 1000000000 / clock_ticks();
+      s.cpu_kernel = value_of(*stat, "system") * 1000000000 / clock_ticks();
+    }
+    if (auto* dir = find("cpu")) {
+      auto stat = read_keyed_all(*dir + "/cpu.stat");
+      if (!stat) return stat.error();
+      s.throttling_periods = value_of(*stat, "nr_periods");
+      s.throttled_periods = value_of(*stat, "nr_throttled");
+      s.throttled_time = value_of(*stat, "throttled_time");
+    }
+    if (auto* dir = find("memory")) {
+      s.has_memory = true;
+      for (auto [file, slot] : {std::pair{"/memory.usage_in_bytes", &s.memory_usage},
+                                std::pair{"/memory.max_usage_in_bytes", &s.memory_max_usage},
+                                std::pair{"/memory.failcnt", &s.memory_failcnt},
+                                std::pair{"/memory.limit_in_bytes", &s.memory_limit}}) {
+        auto v = read_u64(*dir + file);
+        if (!v) return v.error();
+        *slot = *v;
+      }
+      auto stat = read_keyed_all(*dir + "/memory.stat");
+      if (!stat) return stat.error();
+      for (auto key : split_ws(v1_memory_keys))
+        s.memory_stat[std::string{key}] = value_of(*stat, key);
+    }
+    if (auto* dir = find("pids")) {
+      auto current = read_u64(*dir + "/pids.current");
+      if (!current) return current.error();
+      auto max = read_u64(*dir + "/pids.max");
+      if (!max) return max.error();
+      s.pids_current = *current;
+      s.pids_limit = *max == std::numeric_limits<uint64_t>::max() ? 0 : *max; // as containerd
+    }
+    if (auto* dir = find("blkio")) {
+      s.has_blkio = true;
+      // The CFQ files when the kernel has them; when they say nothing (no CFQ device), the
+      // throttle files, as containerd.
+      if (exists(*dir + "/blkio.io_serviced_recursive")) {
+        for (auto [file, list] : {std::pair{"sectors_recursive", &s.sectors},
+                                  std::pair{"io_service_bytes_recursive", &s.io_service_bytes},
+                                  std::pair{"io_serviced_recursive", &s.io_serviced},
+                                  std::pair{"io_queued_recursive", &s.io_queued},
+                                  std::pair{"io_service_time_recursive", &s.io_service_time},
+                                  std::pair{"io_wait_time_recursive", &s.io_wait_time},
+                                  std::pair{"io_merged_recursive", &s.io_merged},
+                                  std::pair{"time_recursive", &s.io_time}})
+          if (auto err = read_blkio(*dir + "/blkio." + file, *list)) return err;
+      }
+      bool any = !s.sectors.empty() || !s.io_service_bytes.empty() || !s.io_serviced.empty() ||
+                 !s.io_queued.empty() || !s.io_service_time.empty() || !s.io_wait_time.empty() ||
+                 !s.io_merged.empty() || !s.io_time.empty();
+      if (!any) {
+        if (auto err = read_blkio(*dir + "/blkio.throttle.io_serviced", s.io_serviced)) return err;
+        if (auto err = read_blkio(*dir + "/blkio.throttle.io_service_bytes", s.io_service_bytes))
+          return err;
+      }
+    }
+    return s;
   }
 
   caf::error remove() override {
@@ -659,6 +859,40 @@ public:
     if (!v) return v.error();
     u.pids_current = *v;
     return u;
+  }
+
+  caf::expected<cgroup_stats> read_stats() const override {
+    if (!is_dir(dir_)) return make_error(ec::not_found, "cgroup " + dir_ + " is gone");
+    cgroup_stats s;
+    s.version = 2;
+    auto cpu = read_keyed_all(dir_ + "/cpu.stat"); // microseconds
+    if (!cpu) return cpu.error();
+    s.cpu_total = value_of(*cpu, "usage_usec") * 1000;
+    s.cpu_kernel = value_of(*cpu, "system_usec") * 1000;
+    s.cpu_user = value_of(*cpu, "user_usec") * 1000;
+    s.throttling_periods = value_of(*cpu, "nr_periods");
+    s.throttled_periods = value_of(*cpu, "nr_throttled");
+    s.throttled_time = value_of(*cpu, "throttled_usec") * 1000;
+    s.has_memory = true;
+    auto usage = read_u64(dir_ + "/memory.current");
+    if (!usage) return usage.error();
+    s.memory_usage = *usage;
+    auto limit = read_u64(dir_ + "/memory.max");
+    if (!limit) return limit.error();
+    s.memory_limit = *limit;
+    auto stat = read_keyed_all(dir_ + "/memory.stat");
+    if (!stat) return stat.error();
+    for (auto key : split_ws(v2_memory_keys))
+      s.memory_stat[std::string{key}] = value_of(*stat, key);
+    // containerd reads v2's pids.max "max" as UINT64_MAX (v1's as 0)
+    auto current = read_u64(dir_ + "/pids.current");
+    if (!current) return current.error();
+    auto max = read_u64(dir_ + "/pids.max");
+    if (!max) return max.error();
+    s.pids_current = *current;
+    s.pids_limit = *max;
+    if (auto err = read_io_stat(dir_ + "/io.stat", s.io_service_bytes)) return err;
+    return s;
   }
 
   caf::error remove() override { return rmdir_group(dir_); }

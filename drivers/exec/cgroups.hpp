@@ -7,6 +7,8 @@
 // Defaults: parent "berth" (as dockerd's "docker"); `--cgroup-parent` may name another.
 #pragma once
 
+#include "messages/stats.hpp"
+
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -66,6 +68,9 @@ public:
   /// SIGKILL every process in the group (thawing it first), until it is empty or 1 s passed.
   virtual caf::error kill_all() = 0;
   virtual caf::expected<usage> read_usage() const = 0;
+  /// Everything `docker stats` shows, as moby copies it from containerd's v1/v2 metrics (see
+  /// cgroup_stats). Missing files read as 0; a group whose directory is gone is not_found.
+  virtual caf::expected<cgroup_stats> read_stats() const = 0;
   /// Remove the group's directories (it must be empty: kill_all first). Missing is not an error.
   virtual caf::error remove() = 0;
   /// The path of the group in the memory controller (v1) or the unified hierarchy (v2), e.g.

@@ -640,4 +640,165 @@ BOOST_AUTO_TEST_CASE(exec_in_running_containers) {
   BOOST_TEST(contains(events.out, "exec_die 3\n"), events.out);
 }
 
+// docker stats (GET /containers/{id}/stats): the CLI's table, the raw JSON's fields and types,
+// one-shot, a stream that follows the container (moby: after the container stops it sends
+// name-and-ID objects, and it ends when the container is removed), the stream's sampling stops
+// with its client, and a stopped container answers at once.
+BOOST_AUTO_TEST_CASE(stats) {
+  if (!is_root()) return;
+  busybox_daemon b{{"-D"}}; // -D: the engine logs each job (counted below)
+  auto& d = b.d;
+  auto r = sh(d.docker("run -d --name st busybox sh -c 'x=$(seq 1 20000); while true; do sleep "
+                       "1; done'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto id = r.out.substr(0, 64);
+  auto since = [](auto t0) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0);
+  };
+
+  // The CLI: one row with a non-zero MEM USAGE and a PIDS column, well within its 2 s.
+  auto t0 = std::chrono::steady_clock::now();
+  r = sh(d.docker("stats --no-stream st"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST((since(t0) < 3s));
+  BOOST_TEST(contains(r.out, "MEM USAGE / LIMIT"), r.out);
+  BOOST_TEST(contains(r.out, "PIDS"), r.out);
+  r = sh(d.docker("stats --no-stream --format '{{.Name}}|{{.MemUsage}}|{{.PIDs}}' st"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out.rfind("st|", 0) == 0u, r.out);
+  BOOST_TEST(!contains(r.out, "|0B /"), r.out); // usage minus inactive_file is not zero
+  BOOST_TEST(!contains(r.out, "|0|"), r.out);   // sh and sleep
+  // (all running containers: the CLI lists them, then asks each)
+  r = sh(d.docker("stats --no-stream --format '{{.Name}}'"));
+  BOOST_TEST(r.out == "st\n", r.out + r.err);
+
+  // Raw HTTP, stream=0: two samples about a second apart, every field with moby's JSON type.
+  // (returns how long the request took)
+  auto check = [&](const std::string& query, const std::string& checks) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto reply = http_unix(d.socket, "GET", "/v1.41/containers/st/stats" + query);
+    auto took = since(t0);
+    BOOST_TEST(reply.status == 200, reply.body);
+    BOOST_TEST(reply.headers["content-type"] == "application/json");
+    d.dir.write("stats.json", reply.body);
+    auto v = sh("python3 -c '\nimport json, sys\no = json.load(open(sys.argv[1]))\n" + checks +
+                "\nprint(\"ok\")' " + d.dir.file("stats.json") + " " + id);
+    BOOST_TEST(v.out == "ok\n", v.err + reply.body);
+    return took;
+  };
+  bool v1 = sh("test -e /sys/fs/cgroup/cgroup.controllers").exit_code != 0;
+  std::string common = R"(
+zero = "0001-01-01T00:00:00Z"
+assert isinstance(o["read"], str) and o["read"] != zero and o["read"].endswith("Z")
+assert isinstance(o["preread"], str)
+assert o["name"] == "/st" and o["id"] == sys.argv[2]
+assert o["num_procs"] == 0 and o["storage_stats"] == {}
+assert "networks" not in o  # only lo in its namespace: moby has no interface to report
+cpu = o["cpu_stats"]
+u = cpu["cpu_usage"]
+assert all(type(u[k]) is int for k in ("total_usage", "usage_in_kernelmode", "usage_in_usermode"))
+assert u["total_usage"] > 0
+assert type(cpu["system_cpu_usage"]) is int and cpu["system_cpu_usage"] > 0
+assert type(cpu["online_cpus"]) is int and cpu["online_cpus"] >= 1
+assert all(type(cpu["throttling_data"][k]) is int for k in ("periods", "throttled_periods", "throttled_time"))
+m = o["memory_stats"]
+assert type(m["usage"]) is int and m["usage"] > 0
+assert type(m["limit"]) is int and m["limit"] > 0
+assert isinstance(m["stats"], dict) and all(type(v) is int for v in m["stats"].values())
+assert type(o["pids_stats"]["current"]) is int and o["pids_stats"]["current"] >= 1
+bs = o["blkio_stats"]
+assert set(bs) == {"io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive", "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive", "io_time_recursive", "sectors_recursive"}
+for l in bs.values():
+    assert l is None or all(type(e["major"]) is int and type(e["value"]) is int and isinstance(e["op"], str) for e in l)
+)";
+  std::string per_version = v1 ? R"(
+assert isinstance(u["percpu_usage"], list) and all(type(x) is int for x in u["percpu_usage"])
+assert type(m["max_usage"]) is int and "total_inactive_file" in m["stats"]
+assert isinstance(bs["io_service_bytes_recursive"], list)
+)"
+                               : R"(
+assert "percpu_usage" not in u and "inactive_file" in m["stats"]
+)";
+  auto took = check("?stream=0", common + per_version + R"(
+assert o["preread"] != zero and o["preread"] < o["read"]
+assert o["precpu_stats"]["system_cpu_usage"] > 0
+)");
+  BOOST_TEST((took >= 900ms && took < 2s), took.count());
+  // one-shot (API 1.41): one sample at once, no previous one
+  took = check("?stream=0&one-shot=1", common + per_version + R"(
+assert o["preread"] == zero and "system_cpu_usage" not in o["precpu_stats"]
+)");
+  BOOST_TEST((took < 500ms), took.count());
+  auto bad = http_unix(d.socket, "GET", "/v1.41/containers/st/stats?one-shot=1");
+  BOOST_TEST(bad.status == 400);
+  BOOST_TEST(contains(bad.body, "cannot have stream=true and one-shot=true"), bad.body);
+  auto missing = http_unix(d.socket, "GET", "/v1.41/containers/nope/stats?stream=0");
+  BOOST_TEST(missing.status == 404);
+  BOOST_TEST(contains(missing.body, "No such container: nope"), missing.body);
+  missing = http_unix(d.socket, "GET", "/v1.41/containers/nope/stats");
+  BOOST_TEST(missing.status == 404);
+
+  // A stream: an object a second; after the container stops, name-and-ID objects; it ends
+  // when the container is removed.
+  command_result streamed;
+  std::thread client{[&] {
+    streamed = sh("curl -sN --max-time 30 --unix-socket " + d.socket +
+                      " http://d/v1.41/containers/st/stats",
+                  40s);
+  }};
+  std::this_thread::sleep_for(2500ms);
+  BOOST_TEST(sh(d.docker("kill st")).exit_code == 0);
+  std::this_thread::sleep_for(2500ms);
+  t0 = std::chrono::steady_clock::now();
+  BOOST_TEST(sh(d.docker("rm st")).exit_code == 0);
+  client.join();
+  BOOST_TEST((since(t0) < 3s), since(t0).count());
+  BOOST_TEST(streamed.exit_code == 0, streamed.err); // a complete chunked response
+  d.dir.write("stream.json", streamed.out);
+  auto v = sh(R"(python3 -c '
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+zero = "0001-01-01T00:00:00Z"
+live = [o for o in objs if o["read"] != zero]
+dead = [o for o in objs if o["read"] == zero]
+assert len(live) >= 2, len(live)
+assert live[1]["preread"] == live[0]["read"]
+assert live[1]["precpu_stats"]["cpu_usage"]["total_usage"] == live[0]["cpu_stats"]["cpu_usage"]["total_usage"]
+assert len(dead) >= 1 and all(o["name"] == "/st" and o["memory_stats"] == {} for o in dead)
+assert objs.index(dead[0]) > objs.index(live[-1])
+print("ok")' )" +
+              d.dir.file("stream.json"));
+  BOOST_TEST(v.out == "ok\n", v.err + streamed.out);
+
+  // The client goes: the stream's sampling stops (no more container_stats jobs).
+  BOOST_REQUIRE(sh(d.docker("run -d --name st2 busybox sleep 1000")).exit_code == 0);
+  r = sh("curl -sN --max-time 2.5 --unix-socket " + d.socket +
+         " http://d/v1.41/containers/st2/stats | wc -l");
+  BOOST_TEST(std::atoi(r.out.c_str()) >= 2, r.out); // at 0, 1 and 2 s
+  auto jobs = [&] { return sh("grep -c '+job container_stats' " + d.log_file).out; };
+  std::this_thread::sleep_for(300ms); // the close reaches the stream
+  auto before = jobs();
+  BOOST_TEST(std::atoi(before.c_str()) >= 2, before);
+  std::this_thread::sleep_for(2500ms);
+  BOOST_TEST(jobs() == before);
+
+  // A stopped container answers at once, with its name and ID only.
+  BOOST_REQUIRE(sh(d.docker("create --name stopped busybox true")).exit_code == 0);
+  t0 = std::chrono::steady_clock::now();
+  auto reply = http_unix(d.socket, "GET", "/v1.41/containers/stopped/stats?stream=0");
+  BOOST_TEST((since(t0) < 500ms));
+  BOOST_TEST(reply.status == 200);
+  BOOST_TEST(
+      contains(
+          reply.body,
+          R"({"read":"0001-01-01T00:00:00Z","preread":"0001-01-01T00:00:00Z","pids_stats":{},)"),
+      reply.body);
+  BOOST_TEST(contains(reply.body, R"("memory_stats":{},"name":"/stopped","id":")"), reply.body);
+  r = sh(d.docker("stats --no-stream --format '{{.Name}} {{.MemUsage}}' stopped"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "stopped 0B / 0B\n", r.out);
+  sh(d.docker("rm -f st2 stopped"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,7 @@
 // wording, and (root only, on a usable /sys/fs/cgroup) a real group around a `sleep` child.
 #include "drivers/exec/cgroups.hpp"
 
+#include "drivers/exec/stats.hpp"
 #include "drivers/io.hpp"
 #include "messages/error.hpp"
 #include "tests/unit/util.hpp"
@@ -633,6 +634,249 @@ BOOST_FIXTURE_TEST_CASE(real_group_around_a_child, real_fixture,
   BOOST_REQUIRE_MESSAGE(!g->remove(), why(g->remove()));
   BOOST_CHECK(!is_dir(g->path()));
   BOOST_CHECK(m->list(parent).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- docker stats: read_stats on fake v1 and v2 trees, and the host's side (drivers/exec/stats) --
+
+namespace {
+
+uint64_t stat_of(const cgroup_stats& s, const std::string& key) {
+  auto it = s.memory_stat.find(key);
+  BOOST_REQUIRE_MESSAGE(it != s.memory_stat.end(), "no memory.stat key " + key);
+  return it->second;
+}
+
+bool same(const blkio_entry& e, uint64_t major, uint64_t minor, const std::string& op,
+          uint64_t value) {
+  return e.major == major && e.minor == minor && e.op == op && e.value == value;
+}
+
+/// Fills the stats files of fake_v1's group c1 (cpu and cpuacct share cpu,cpuacct).
+void fill_v1_stats(fake_v1& f) {
+  put(f.file("cpuacct", "c1", "cpuacct.usage"), "5000000000\n");
+  put(f.file("cpuacct", "c1", "cpuacct.usage_percpu"), "3000000000 2000000000 \n");
+  put(f.file("cpuacct", "c1", "cpuacct.stat"), "user 300\nsystem 150\n");
+  put(f.file("cpu", "c1", "cpu.stat"),
+      "nr_periods 10\nnr_throttled 4\nthrottled_time 7000\nnr_bursts 0\nburst_time 0\n");
+  put(f.file("memory", "c1", "memory.usage_in_bytes"), "8388608\n");
+  put(f.file("memory", "c1", "memory.max_usage_in_bytes"), "9437184\n");
+  put(f.file("memory", "c1", "memory.failcnt"), "2\n");
+  put(f.file("memory", "c1", "memory.limit_in_bytes"), "9223372036854771712\n");
+  put(f.file("memory", "c1", "memory.stat"),
+      "cache 4096\nrss 1048576\nshmem 0\ninactive_file 8192\nswap 0\n"
+      "total_cache 4096\ntotal_rss 1048576\ntotal_inactive_file 12288\n");
+  put(f.file("pids", "c1", "pids.current"), "3\n");
+  put(f.file("pids", "c1", "pids.max"), "max\n");
+  // No CFQ on this kernel: the throttle files only.
+  put(f.file("blkio", "c1", "blkio.throttle.io_service_bytes"),
+      "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Discard 0\n"
+      "8:0 Total 12288\nTotal 12288\n");
+  put(f.file("blkio", "c1", "blkio.throttle.io_serviced"), "8:0 Read 1\n8:0 Write 2\nTotal 3\n");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cgroup_stats_reading)
+
+BOOST_AUTO_TEST_CASE(v1_stats_as_moby_reads_them) {
+  fake_v1 f;
+  fill_v1_stats(f);
+  auto g = must_open(*must_manage(f.root), "", "c1");
+  auto s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK_EQUAL(s->version, 1);
+  BOOST_CHECK_EQUAL(s->cpu_total, 5000000000u);
+  BOOST_CHECK((s->cpu_percpu == std::vector<uint64_t>{3000000000u, 2000000000u}));
+  auto tick = 1000000000u / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+  BOOST_CHECK_EQUAL(s->cpu_user, 300 * tick);
+  BOOST_CHECK_EQUAL(s->cpu_kernel, 150 * tick);
+  BOOST_CHECK_EQUAL(s->throttling_periods, 10u);
+  BOOST_CHECK_EQUAL(s->throttled_periods, 4u);
+  BOOST_CHECK_EQUAL(s->throttled_time, 7000u);
+  BOOST_CHECK(s->has_memory);
+  BOOST_CHECK_EQUAL(s->memory_usage, 8388608u);
+  BOOST_CHECK_EQUAL(s->memory_max_usage, 9437184u);
+  BOOST_CHECK_EQUAL(s->memory_failcnt, 2u);
+  BOOST_CHECK_EQUAL(s->memory_limit, 9223372036854771712u); // sample_stats caps it
+  // moby's 32 v1 keys, the missing ones 0, the others (shmem, swap) left out
+  BOOST_CHECK_EQUAL(s->memory_stat.size(), 32u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "total_inactive_file"), 12288u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "inactive_file"), 8192u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "rss"), 1048576u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "hierarchical_memsw_limit"), 0u);
+  BOOST_CHECK_EQUAL(s->memory_stat.count("shmem"), 0u);
+  BOOST_CHECK_EQUAL(s->memory_stat.count("swap"), 0u);
+  BOOST_CHECK_EQUAL(s->pids_current, 3u);
+  BOOST_CHECK_EQUAL(s->pids_limit, 0u); // "max", as containerd's v1 reader
+  BOOST_CHECK(s->has_blkio);
+  BOOST_REQUIRE_EQUAL(s->io_service_bytes.size(), 6u); // "Total N" skipped, "8:0 Total" kept
+  BOOST_CHECK(same(s->io_service_bytes[0], 8, 0, "Read", 4096));
+  BOOST_CHECK(same(s->io_service_bytes[1], 8, 0, "Write", 8192));
+  BOOST_CHECK(same(s->io_service_bytes[5], 8, 0, "Total", 12288));
+  BOOST_REQUIRE_EQUAL(s->io_serviced.size(), 2u);
+  BOOST_CHECK(same(s->io_serviced[1], 8, 0, "Write", 2));
+  BOOST_CHECK(s->io_queued.empty() && s->sectors.empty() && s->io_time.empty());
+
+  // A limit and a pids limit.
+  put(f.file("memory", "c1", "memory.limit_in_bytes"), "67108864\n");
+  put(f.file("pids", "c1", "pids.max"), "64\n");
+  s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK_EQUAL(s->memory_limit, 67108864u);
+  BOOST_CHECK_EQUAL(s->pids_limit, 64u);
+}
+
+BOOST_AUTO_TEST_CASE(v1_blkio_prefers_cfq_files_unless_empty) {
+  fake_v1 f;
+  fill_v1_stats(f);
+  for (auto file : {"sectors_recursive", "io_service_bytes_recursive", "io_serviced_recursive",
+                    "io_queued_recursive", "io_service_time_recursive", "io_wait_time_recursive",
+                    "io_merged_recursive", "time_recursive"})
+    put(f.file("blkio", "c1", std::string{"blkio."} + file), "Total 0\n");
+  auto g = must_open(*must_manage(f.root), "", "c1");
+  auto s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK_EQUAL(s->io_service_bytes.size(), 6u); // all CFQ files empty: the throttle files
+  put(f.file("blkio", "c1", "blkio.io_service_bytes_recursive"),
+      "8:16 Read 100\n8:16 Write 200\nTotal 300\n");
+  put(f.file("blkio", "c1", "blkio.sectors_recursive"), "8:16 42\n");
+  s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_REQUIRE_EQUAL(s->io_service_bytes.size(), 2u);
+  BOOST_CHECK(same(s->io_service_bytes[0], 8, 16, "Read", 100));
+  BOOST_REQUIRE_EQUAL(s->sectors.size(), 1u);
+  BOOST_CHECK(same(s->sectors[0], 8, 16, "", 42));
+  BOOST_CHECK(s->io_serviced.empty()); // not the throttle file's entries
+
+  put(f.file("blkio", "c1", "blkio.sectors_recursive"), "garbage\n");
+  BOOST_CHECK(!g->read_stats()); // an invalid line is an error, as containerd's
+}
+
+BOOST_AUTO_TEST_CASE(v1_missing_controllers_and_a_gone_group) {
+  temp_dir t; // memory only: no cpu, pids or blkio figures, no blkio lists
+  t.sub("memory/berth/c1");
+  auto g = must_open(*must_manage(t.path), "", "c1");
+  auto s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK(s->has_memory);
+  BOOST_CHECK(!s->has_blkio);
+  BOOST_CHECK(s->cpu_percpu.empty());
+  BOOST_CHECK_EQUAL(s->memory_usage, 0u); // missing files read as 0
+  BOOST_REQUIRE(::rmdir((t.path + "/memory/berth/c1").c_str()) == 0);
+  s = g->read_stats();
+  BOOST_REQUIRE(!s);
+  BOOST_CHECK(s.error() == ec::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(v2_stats_as_moby_reads_them) {
+  fake_v2 f;
+  put(f.file("cpu.stat"), "usage_usec 5000\nuser_usec 3000\nsystem_usec 2000\nnr_periods 7\n"
+                          "nr_throttled 1\nthrottled_usec 40\n");
+  put(f.file("memory.current"), "8388608\n");
+  put(f.file("memory.max"), "max\n");
+  put(f.file("memory.stat"), "anon 1048576\nfile 4096\ninactive_file 8192\nactive_file 0\n"
+                             "workingset_refault_anon 0\nthp_collapse_alloc 3\n");
+  put(f.file("pids.current"), "2\n");
+  put(f.file("pids.max"), "max\n");
+  put(f.file("io.stat"), "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+                         "253:1 rbytes=1 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n");
+  auto g = must_open(*must_manage(f.root), "", "c1");
+  auto s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK_EQUAL(s->version, 2);
+  BOOST_CHECK_EQUAL(s->cpu_total, 5000000u);
+  BOOST_CHECK_EQUAL(s->cpu_user, 3000000u);
+  BOOST_CHECK_EQUAL(s->cpu_kernel, 2000000u);
+  BOOST_CHECK(s->cpu_percpu.empty()); // v2 has no per-CPU figures
+  BOOST_CHECK_EQUAL(s->throttling_periods, 7u);
+  BOOST_CHECK_EQUAL(s->throttled_periods, 1u);
+  BOOST_CHECK_EQUAL(s->throttled_time, 40000u);
+  BOOST_CHECK(s->has_memory);
+  BOOST_CHECK_EQUAL(s->memory_usage, 8388608u);
+  BOOST_CHECK_EQUAL(s->memory_limit, std::numeric_limits<uint64_t>::max());
+  BOOST_CHECK_EQUAL(s->memory_max_usage, 0u);
+  BOOST_CHECK_EQUAL(s->memory_failcnt, 0u);
+  BOOST_CHECK_EQUAL(s->memory_stat.size(), 31u); // moby's v2 keys
+  BOOST_CHECK_EQUAL(stat_of(*s, "inactive_file"), 8192u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "anon"), 1048576u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "thp_collapse_alloc"), 3u);
+  BOOST_CHECK_EQUAL(stat_of(*s, "workingset_refault"), 0u);
+  BOOST_CHECK_EQUAL(s->memory_stat.count("total_inactive_file"), 0u);
+  BOOST_CHECK_EQUAL(s->pids_current, 2u);
+  BOOST_CHECK_EQUAL(s->pids_limit, std::numeric_limits<uint64_t>::max()); // containerd's v2
+  BOOST_CHECK(!s->has_blkio);
+  BOOST_REQUIRE_EQUAL(s->io_service_bytes.size(), 4u);
+  BOOST_CHECK(same(s->io_service_bytes[0], 8, 0, "read", 4096));
+  BOOST_CHECK(same(s->io_service_bytes[1], 8, 0, "write", 8192));
+  BOOST_CHECK(same(s->io_service_bytes[2], 253, 1, "read", 1));
+  BOOST_CHECK(s->io_serviced.empty());
+
+  put(f.file("memory.max"), "67108864\n");
+  put(f.file("pids.max"), "100\n");
+  ::unlink(f.file("io.stat").c_str()); // no io controller: no list
+  s = g->read_stats();
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK_EQUAL(s->memory_limit, 67108864u);
+  BOOST_CHECK_EQUAL(s->pids_limit, 100u);
+  BOOST_CHECK(s->io_service_bytes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(host_cpu_memory_and_networks_from_a_fake_proc) {
+  temp_dir proc;
+  put(proc.path + "/stat", "cpu  100 2 30 400 5 6 7 8 0 0\ncpu0 50 1 15 200 2 3 3 4 0 0\n"
+                           "intr 12345\n");
+  put(proc.path + "/meminfo", "MemTotal:       1024 kB\nMemFree:         512 kB\n");
+  proc.sub("42/net");
+  put(proc.path + "/42/net/dev",
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+      "drop fifo colls carrier compressed\n"
+      "    lo:    3267      29    0    0    0     0          0         0     3267      29    0 "
+      "   0    0     0       0          0\n"
+      "  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n");
+  exec::host_files host{proc.path};
+  auto ticks = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+  auto sys = exec::system_cpu_usage(host);
+  BOOST_REQUIRE_MESSAGE(sys, why(sys));
+  BOOST_CHECK_EQUAL(*sys, (100u + 2 + 30 + 400 + 5 + 6 + 7) * (1000000000u / ticks)); // not steal
+  BOOST_CHECK_EQUAL(exec::host_memory(host), 1024u * 1024);
+  BOOST_CHECK_GT(exec::online_cpus(), 0u);
+  auto nets = exec::read_net_dev(proc.path + "/42/net/dev");
+  BOOST_REQUIRE_MESSAGE(nets, why(nets));
+  BOOST_REQUIRE_EQUAL(nets->size(), 1u); // lo is never reported (moby: the sandbox's interfaces)
+  auto& eth = nets->front();
+  BOOST_CHECK_EQUAL(eth.name, "eth0");
+  BOOST_CHECK_EQUAL(eth.rx_bytes, 1000u);
+  BOOST_CHECK_EQUAL(eth.rx_packets, 10u);
+  BOOST_CHECK_EQUAL(eth.rx_errors, 1u);
+  BOOST_CHECK_EQUAL(eth.rx_dropped, 2u);
+  BOOST_CHECK_EQUAL(eth.tx_bytes, 2000u);
+  BOOST_CHECK_EQUAL(eth.tx_packets, 20u);
+  BOOST_CHECK_EQUAL(eth.tx_errors, 3u);
+  BOOST_CHECK_EQUAL(eth.tx_dropped, 4u);
+
+  // A whole sample: the unlimited memory limit becomes MemTotal; networks on request.
+  fake_v2 f;
+  put(f.file("memory.max"), "max\n");
+  put(f.file("memory.current"), "4096\n");
+  put(f.file("pids.current"), "1\n");
+  put(f.file("pids.max"), "max\n");
+  auto g = must_open(*must_manage(f.root), "", "c1");
+  auto s = exec::sample_stats(*g, 42, true, host);
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK(s->running);
+  BOOST_CHECK_GT(s->read_nano, 0);
+  BOOST_CHECK_EQUAL(s->system_cpu_usage, *sys);
+  BOOST_CHECK_EQUAL(s->cgroup.memory_limit, 1024u * 1024);
+  BOOST_CHECK_EQUAL(s->networks.size(), 1u);
+  s = exec::sample_stats(*g, 42, false, host); // --network host or none
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_CHECK(s->networks.empty());
+
+  put(proc.path + "/stat", "cpu 1 2 3\n");
+  BOOST_CHECK(!exec::system_cpu_usage(host)); // moby: "invalid number of cpu fields"
 }
 
 BOOST_AUTO_TEST_SUITE_END()

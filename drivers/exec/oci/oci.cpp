@@ -488,6 +488,7 @@ public:
   caf::expected<std::vector<pid_t>> pids() const override { return inner_->pids(); }
   caf::error kill_all() override { return inner_->kill_all(); }
   caf::expected<cgroups::usage> read_usage() const override { return inner_->read_usage(); }
+  caf::expected<cgroup_stats> read_stats() const override { return inner_->read_stats(); }
   caf::error remove() override {
     auto err = inner_->remove();
     if (!cmd_.remove_stopped(id_)) {
