@@ -8,6 +8,7 @@ bench_start() {
   tmp=$(mktemp -d)
   trap bench_cleanup EXIT
   sock=$tmp/berth.sock
+  docker=(docker -H "unix://$sock")
   echo '{}' >"$tmp/daemon.json"
   "$build/berthd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
     --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" --group root "$@" \
@@ -17,7 +18,6 @@ bench_start() {
     curl -fs --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
     sleep 0.05
   done
-  docker=(docker -H "unix://$sock")
 }
 
 bench_cleanup() {
