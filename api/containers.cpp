@@ -20,6 +20,8 @@ namespace berth::api {
 
 namespace {
 
+using env_t = std::map<std::string, std::string>;
+
 std::string id_of(const http_request& req) {
   auto it = req.params.find("id");
   return it == req.params.end() ? std::string{} : it->second;
@@ -119,8 +121,65 @@ stream_sink_actor spawn_stream_sink(caf::actor_system& sys, connection_ptr conn,
   return sys.spawn(stream_sink_behavior, std::move(conn), raw);
 }
 
+caf::expected<std::string> parse_detach_keys(const std::string& keys) {
+  if (keys.empty()) return std::string{"\x10\x11"}; // ctrl-p, ctrl-q
+  std::string out;
+  std::string::size_type pos = 0;
+  for (;;) {
+    auto comma = keys.find(',', pos);
+    auto key = keys.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (key.size() == 1) {
+      out += key[0];
+    } else {
+      std::string lower;
+      for (char c : key)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.size() != 6 || lower.compare(0, 5, "ctrl-") != 0)
+        return make_error(ec::invalid_argument, "Invalid detach keys (" + keys + ") provided");
+      char c = lower[5];
+      if (c >= 'a' && c <= 'z')
+        out += static_cast<char>(c - 'a' + 1);
+      else if (c == '@')
+        out += '\0';
+      else if (c >= '[' && c <= '_') // [ \ ] ^ _
+        out += static_cast<char>(c - '[' + 27);
+      else
+        return make_error(ec::invalid_argument, "Invalid detach keys (" + keys + ") provided");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 void attach_input::push(std::string data) {
   std::unique_lock<std::mutex> lk(mu_);
+  if (detached_) return;
+  if (data.empty() && !matched_.empty()) forward(std::exchange(matched_, {}), lk); // half-close
+  if (keys_.empty() || data.empty()) return forward(std::move(data), lk);
+  std::string out;
+  for (char c : data) {
+    if (c == keys_[matched_.size()]) {
+      matched_ += c;
+      if (matched_.size() < keys_.size()) continue;
+      detached_ = true; // the whole sequence: nothing of it reaches the process
+      matched_.clear();
+      if (!out.empty()) forward(std::move(out), lk);
+      auto f = on_detach_;
+      if (lk.owns_lock()) lk.unlock();
+      if (f) f();
+      return;
+    }
+    out += std::exchange(matched_, {}); // not the sequence after all: what was held goes on
+    if (c == keys_[0])
+      matched_ += c;
+    else
+      out += c;
+  }
+  if (!out.empty()) forward(std::move(out), lk);
+}
+
+void attach_input::forward(std::string data, std::unique_lock<std::mutex>& lk) {
   if (!target_) {
     held_.push_back(std::move(data));
     return;
@@ -128,6 +187,7 @@ void attach_input::push(std::string data) {
   auto t = target_;
   lk.unlock();
   caf::anon_send(t, atom::stdin_v, std::move(data));
+  lk.lock();
 }
 
 void attach_input::set(caf::actor t) {
@@ -187,7 +247,8 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
       }
     }
     run_job(
-        *ctx, job{"containers", {}, {}, {}}, [conn, filters, all, size, limit](job_result& res) {
+        *ctx, job{"containers", {}, size ? env_t{{"size", "1"}} : env_t{}, {}},
+        [conn, filters, all, size, limit](job_result& res) {
           answer<std::vector<container_info>>(conn, res, [&](const std::vector<container_info>& v) {
             auto created_of = [&](const std::string& ref) -> int64_t {
               for (auto& c : v)
@@ -383,13 +444,28 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
 
   r.add("POST", "/containers/{id}/attach", [ctx](http_request& req, const connection_ptr& conn) {
     auto env = env_of(req, {"stream", "stdin", "stdout", "stderr", "logs"}, {"detachKeys"});
-    with_container(ctx, id_of(req), conn, [ctx, conn, env](container_info& c) {
-      auto input = std::make_shared<attach_input>();
+    auto keys = parse_detach_keys(env.count("detachKeys") ? env["detachKeys"] : "");
+    if (!keys) return conn->respond(error_response(keys.error()));
+    with_container(ctx, id_of(req), conn, [ctx, conn, env, keys = *keys](container_info& c) {
+      auto sink_holder = std::make_shared<stream_sink_actor>();
+      // the detach keys end this client's stream; the container runs on (moby's "detach" event)
+      auto input = std::make_shared<attach_input>(keys, [ctx, sink_holder, c] {
+        caf::anon_send(*sink_holder, atom::done_v, caf::error{});
+        event ev;
+        ev.type = "container";
+        ev.action = "detach";
+        ev.actor_id = c.id;
+        ev.attributes = c.config.labels;
+        ev.attributes["image"] = c.config.image;
+        ev.attributes["name"] = c.name.substr(1);
+        caf::anon_send(ctx->events, caf::publish_atom_v, std::move(ev));
+      });
       bool want_stdin = env.count("stdin") > 0;
+      auto sink = spawn_stream_sink(*ctx->sys, conn, true);
+      *sink_holder = sink;
       conn->hijack([input, want_stdin](std::string data) {
         if (want_stdin) input->push(std::move(data));
       });
-      auto sink = spawn_stream_sink(*ctx->sys, conn, true);
       run_job(*ctx, job{"container_attach", {c.id}, env, caf::make_message(sink)},
               [input, sink, conn](job_result& res) {
                 if (res.status != status_ok || !res.output.match_elements<container_actor>()) {

@@ -85,10 +85,18 @@ void add_exec_routes(router& r, std::shared_ptr<api_context> ctx) {
     // written on the stream, as moby writes it: the message and "\r\n" on stdout.
     bool tty = check->tty;
     run_job(*ctx, job{"exec_inspect", {id}, {}, {}}, [ctx, conn, id, tty](job_result& found) {
-      if (found.status != status_ok) return conn->respond(error_response(found.error));
-      auto input = std::make_shared<attach_input>();
-      conn->hijack([input](std::string data) { input->push(std::move(data)); });
+      if (found.status != status_ok || !found.output.match_elements<exec_info>())
+        return conn->respond(error_response(found.error));
+      auto& info = found.output.get_as<exec_info>(0);
+      auto keys = parse_detach_keys(info.config.detach_keys);
+      if (!keys) return conn->respond(error_response(keys.error()));
+      auto sink_holder = std::make_shared<stream_sink_actor>();
+      // the detach keys end the client's stream; the process runs on
+      auto input = std::make_shared<attach_input>(
+          *keys, [sink_holder] { caf::anon_send(*sink_holder, atom::done_v, caf::error{}); });
       auto sink = spawn_stream_sink(*ctx->sys, conn, true);
+      *sink_holder = sink;
+      conn->hijack([input](std::string data) { input->push(std::move(data)); });
       run_job(*ctx, job{"exec_start", {id}, {}, caf::make_message(sink)},
               [input, sink, conn, tty](job_result& res) {
                 if (res.status != status_ok || !res.output.match_elements<exec_actor>()) {

@@ -1,9 +1,13 @@
 #include "api/system.hpp"
 
+#include "api/container_codec.hpp"
+#include "api/images.hpp"
+
 #include "actors/daemon/config.hpp"
 #include "actors/engine.hpp"
 #include "actors/events.hpp"
 #include "actors/images/store.hpp"
+#include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "messages/defaults.hpp"
 
@@ -502,6 +506,58 @@ event_sink_actor::behavior_type event_sink(event_sink_actor::stateful_pointer<si
 
 } // namespace
 
+std::string encode_df(const std::vector<image_info>& images,
+                      const std::vector<container_info>& containers, int64_t now_nano) {
+  // A layer is known by its chain (the diff IDs from the bottom up to it): images that share a
+  // chain share that layer. LayersSize counts each once; an image's SharedSize is the size of
+  // its layers that another image has too.
+  std::map<std::string, std::pair<int64_t, int>> layers; // chain -> size, images using it
+  auto chains_of = [](const image_info& img) {
+    std::vector<std::string> out;
+    std::string chain;
+    for (auto& d : img.diff_ids)
+      out.push_back(chain += d + "/");
+    return out;
+  };
+  for (auto& img : images) {
+    auto chains = chains_of(img);
+    for (size_t i = 0; i < chains.size(); ++i) {
+      auto& l = layers[chains[i]];
+      l.first = i < img.layer_sizes.size() ? img.layer_sizes[i] : 0;
+      ++l.second;
+    }
+  }
+  int64_t layers_size = 0;
+  for (auto& [chain, l] : layers)
+    layers_size += l.first;
+  auto image_list = boost::json::parse(encode_image_summaries(images)).as_array();
+  for (size_t k = 0; k < images.size(); ++k) {
+    auto& img = images[k];
+    int64_t shared = 0;
+    for (auto& chain : chains_of(img))
+      if (layers[chain].second > 1) shared += layers[chain].first;
+    int64_t users = 0;
+    for (auto& c : containers)
+      users += c.image_id == img.id ? 1 : 0;
+    auto& o = image_list[k].as_object();
+    o["Containers"] = users;
+    o["SharedSize"] = shared;
+  }
+  boost::json::array container_list;
+  for (auto c : containers) {
+    for (auto& img : images)
+      if (img.id == c.image_id) c.size_root_fs = std::max<int64_t>(0, c.size_rw) + img.size;
+    container_list.push_back(boost::json::parse(encode_summary(c, true, now_nano)));
+  }
+  boost::json::object o;
+  o["LayersSize"] = layers_size;
+  o["Images"] = std::move(image_list);
+  o["Containers"] = std::move(container_list);
+  o["Volumes"] = boost::json::array{}; // named volumes arrive with the volumes issue
+  o["BuildCache"] = boost::json::array{};
+  return boost::json::serialize(o);
+}
+
 void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
   auto ping = [](http_request& req, const connection_ptr& conn) {
     http_response res;
@@ -512,6 +568,22 @@ void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
     if (req.method == "GET") res.body = "OK";
     conn->respond(std::move(res));
   };
+  // docker system df: the images (with their containers and shared sizes) and the containers
+  // with their sizes.
+  r.add("GET", "/system/df", [ctx](http_request&, const connection_ptr& conn) {
+    run_job(*ctx, job{"images", {}, {{"all", "1"}}, {}}, [ctx, conn](job_result& images) {
+      if (images.status != status_ok || !images.output.match_elements<std::vector<image_info>>())
+        return conn->respond(error_response(images.error));
+      auto list = images.output.get_as<std::vector<image_info>>(0);
+      run_job(*ctx, job{"containers", {}, {{"size", "1"}}, {}},
+              [conn, list](job_result& res) {
+                answer<std::vector<container_info>>(
+                    conn, res, [&](const std::vector<container_info>& v) {
+                      return encode_df(list, v, wall_clock_nano());
+                    });
+              });
+    });
+  });
   r.add("GET", "/_ping", ping);
   r.add("HEAD", "/_ping", ping);
   r.add("GET", "/version", [ctx](http_request&, const connection_ptr& conn) {

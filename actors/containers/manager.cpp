@@ -492,7 +492,23 @@ container_manager_actor::behavior_type manager_behavior(manager_self self,
       [self](job& j) -> caf::result<job_result> {
         auto& st = self->state;
         if (j.name == "container_create") return create(self, j);
-        if (j.name == "containers") return ok(caf::make_message(list(st)));
+        if (j.name == "containers") {
+          if (j.env.count("size") == 0) return ok(caf::make_message(list(st)));
+          // ps -s, system df: each read-write layer's size, read off the actor thread
+          auto rp = self->make_response_promise<job_result>();
+          auto graph = st.opts.deps->graph;
+          run_detached<std::vector<container_info>>(
+              self,
+              [graph, v = list(st)]() mutable -> caf::expected<std::vector<container_info>> {
+                for (auto& c : v)
+                  if (auto n = graph->size(c.rw_layer)) c.size_rw = *n;
+                return std::move(v);
+              },
+              [rp](caf::expected<std::vector<container_info>>& r) mutable {
+                rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+              });
+          return rp;
+        }
         if (j.name == "container_count") {
           int64_t running = 0, paused = 0;
           for (auto& [id, r] : st.containers) {

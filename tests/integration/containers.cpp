@@ -801,4 +801,70 @@ print("ok")' )" +
   sh(d.docker("rm -f st2 stopped"));
 }
 
+// docker system df and ps -s: the images with their containers, the containers' read-write
+// layer sizes, no null UsageData or lists the CLI would trip on.
+BOOST_AUTO_TEST_CASE(system_df_and_sizes) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --name sized busybox sh -c 'head -c 300000 /dev/zero > /big'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("system df"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "Images          1         1"), r.out);
+  BOOST_TEST(contains(r.out, "Containers      1         0"), r.out);
+  BOOST_TEST(contains(r.out, "Local Volumes   0         0"), r.out);
+  r = sh(d.docker("system df -v --format '{{json .}}'"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  auto raw = http_unix(d.socket, "GET", "/v1.41/system/df");
+  BOOST_TEST(raw.status == 200);
+  BOOST_TEST(contains(raw.body, "\"Volumes\":[]"), raw.body);
+  BOOST_TEST(contains(raw.body, "\"BuildCache\":[]"), raw.body);
+  BOOST_TEST(contains(raw.body, "\"Containers\":1,"), raw.body);
+  BOOST_TEST(contains(raw.body, "\"SharedSize\":0"), raw.body);
+  BOOST_TEST(!contains(raw.body, "\"LayersSize\":0"), raw.body);
+  auto rw = sh(d.docker("ps -as --format '{{.Size}}'")).out;
+  BOOST_TEST((contains(rw, "kB") && contains(rw, "virtual")), rw);
+  auto sized = http_unix(d.socket, "GET", "/v1.41/containers/json?all=1&size=1").body;
+  BOOST_TEST(contains(sized, "\"SizeRw\":3"), sized); // 300000 bytes and /big's directory entry
+}
+
+// The CLI under a terminal (python's pty): `docker run -it busybox sh` and `docker exec -it`
+// give an interactive shell whose exit code is the CLI's.
+BOOST_AUTO_TEST_CASE(interactive_shells_under_a_pty) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  d.dir.write("pty.py", R"(import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out, sent, deadline = b"", False, time.time() + 30
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if not sent and b"#" in out:
+        os.write(fd, b"echo $((6*7)); exit 5\r")
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+)");
+  auto py = "python3 " + d.dir.file("pty.py") + " docker -H unix://" + d.socket + " ";
+  auto r = sh(py + "run --rm -it busybox sh", 60s);
+  BOOST_TEST(r.exit_code == 5, r.out + r.err);
+  BOOST_TEST(contains(r.out, "\r\n42\r\n"), r.out);
+  BOOST_REQUIRE(sh(d.docker("run -d --name shell busybox sleep 1000")).exit_code == 0);
+  r = sh(py + "exec -it shell sh", 60s);
+  BOOST_TEST(r.exit_code == 5, r.out + r.err);
+  BOOST_TEST(contains(r.out, "\r\n42\r\n"), r.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -234,3 +234,40 @@ BOOST_AUTO_TEST_CASE(error_responses_map_codes_to_statuses) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Detach keys (attach, exec): moby's term.ToBytes, and the escape proxy on the client's stdin.
+#include "api/containers.hpp"
+#include "messages/actors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+BOOST_AUTO_TEST_CASE(detach_keys) {
+  using berth::api::parse_detach_keys;
+  BOOST_TEST(*parse_detach_keys("") == std::string("\x10\x11"));
+  BOOST_TEST(*parse_detach_keys("ctrl-a,X,ctrl-@,ctrl-_") == std::string("\x01X\0\x1f", 4));
+  BOOST_TEST(*parse_detach_keys("CTRL-Z") == std::string("\x1a"));
+  auto bad = parse_detach_keys("ctrl-1");
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(berth::error_message(bad.error()) == "Invalid detach keys (ctrl-1) provided");
+  BOOST_TEST(!parse_detach_keys("abc"));
+
+  caf::actor_system_config cfg;
+  berth::register_messages(cfg);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  int detached = 0;
+  berth::api::attach_input in{"\x10\x11", [&] { ++detached; }};
+  in.push("ab\x10");   // a partial match is held
+  in.push("c\x10");    // ... and released when the next byte does not follow it
+  in.push("\x11zz");   // the whole sequence: nothing of it, nor after it, goes through
+  in.push("more");
+  in.set(caf::actor_cast<caf::actor>(self));
+  std::string got;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](berth::atom::stdin, std::string& s) { got += s; },
+                  caf::after(std::chrono::seconds(5)) >> [] {});
+  BOOST_TEST(got == "ab\x10" "c");
+  BOOST_TEST(detached == 1);
+}
