@@ -24,22 +24,9 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-sock=$tmp/berth.sock
-echo '{}' >"$tmp/daemon.json"
-"$build/berthd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
-  --pidfile "$tmp/berthd.pid" --config-file "$tmp/daemon.json" --group root -e "$exec_driver" \
-  >"$tmp/berthd.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-  curl -fs --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
-  sleep 0.05
-done
-docker=(docker -H "unix://$sock")
-root=$tmp/rootfs
-mkdir -p "$root/bin" "$root/etc"
-cp /bin/busybox "$root/bin/busybox"
-chroot "$root" /bin/busybox --install -s /bin
-tar -C "$root" -c . | "${docker[@]}" import - busybox:latest >/dev/null
+. "$top/bench/lib.sh"
+start_berthd "$build" "$tmp" -e "$exec_driver"
+import_busybox "$tmp"
 
 python3 - "$sock" "$runs" "$pid" "${docker[*]}" <<'PY'
 import http.client, json, socket, statistics, subprocess, sys, threading, time

@@ -85,6 +85,7 @@ CAF_ADD_TYPE_ID(berth, (berth::wait_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_process))
 CAF_ADD_TYPE_ID(berth, (berth::fs_change))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::fs_change>))
+CAF_ADD_TYPE_ID(berth, (berth::container_path_stat))
 CAF_ADD_TYPE_ID(berth, (berth::top_result))
 
 CAF_END_TYPE_ID_BLOCK(berth)
@@ -194,6 +195,8 @@ using stream_sink_actor = caf::typed_actor<
 /// log. Jobs (delegated by the container manager, args[0] = the container's ID or name):
 /// container_start, container_stop, container_restart, container_kill, container_wait,
 /// container_delete, container_attach, container_resize, container_logs, container_inspect.
+/// docker cp: container_archive (env op = stat|get|put, path, noOverwriteDirNonDir, copyUIDGID;
+/// running or not).
 using container_actor = caf::typed_actor<
     // Attach input for the process's stdin; "" = the client's half-close.
     caf::reacts_to<atom::stdin, std::string>,

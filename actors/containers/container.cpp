@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
+#include "drivers/graph/container_fs.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
 #include "drivers/log/jsonfile.hpp"
@@ -26,6 +27,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <pwd.h>
 #include <set>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -270,6 +272,41 @@ struct container_actor_state {
 };
 
 using container_self = container_actor::stateful_pointer<container_actor_state>;
+
+// moby's idtools.LookupUser (docker cp -a): the container's user in the host's user database.
+caf::expected<std::pair<uint32_t, uint32_t>> host_user(const std::string& name) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  std::string buf(16384, '\0');
+  ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (!found && !name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+      name.size() < 10)
+    ::getpwuid_r(static_cast<uid_t>(std::stoul(name)), &pw, buf.data(), buf.size(), &found);
+  if (!found)
+    return make_error(ec::unspecified,
+                      "getent unable to find entry \"" + name + "\" in passwd database");
+  return std::make_pair(static_cast<uint32_t>(found->pw_uid), static_cast<uint32_t>(found->pw_gid));
+}
+
+// moby's checks before an extraction into container path `abs`: a read-only bind mount, or a
+// read-only rootfs outside the mounts (403).
+caf::error check_writable(const host_config& h, const std::string& abs) {
+  for (auto& b : h.binds) { // host:container[:opts]
+    auto p1 = b.find(':');
+    if (p1 == std::string::npos) continue;
+    auto rest = b.substr(p1 + 1);
+    auto p2 = rest.find(':');
+    auto dest = graph::clean_abs(rest.substr(0, p2));
+    bool under = abs == dest || dest == "/" || abs.rfind(dest + "/", 0) == 0;
+    if (!under) continue;
+    auto opts = p2 == std::string::npos ? std::string{} : rest.substr(p2 + 1);
+    if (opts == "ro" || opts.rfind("ro,", 0) == 0 || opts.find(",ro") != std::string::npos)
+      return make_error(ec::forbidden, "mounted volume is marked read-only");
+    return {};
+  }
+  if (h.readonly_rootfs) return make_error(ec::forbidden, "container rootfs is marked read-only");
+  return {};
+}
 
 void publish(container_self self, std::string action,
              std::map<std::string, std::string> extra = {}) {
@@ -869,6 +906,113 @@ caf::result<job_result> update(container_self self, job& j) {
   return rp;
 }
 
+// docker cp (moby's daemon/archive.go), job container_archive with env op: stat (HEAD), get
+// (GET: the tar goes to the byte sink in the input) or put (PUT: args[1] the spooled body file,
+// or the body in the input). Env: path, noOverwriteDirNonDir, copyUIDGID. The file work runs
+// on a worker, in the running container's root or its mounted read-write layer.
+caf::result<job_result> archive_job(container_self self, job& j) {
+  auto& st = self->state;
+  auto path = j.getenv("path");
+  auto ref = j.args.at(0);
+  auto graph = st.deps->graph;
+  auto layer = st.info.rw_layer;
+  int pid = -1;
+  auto pidfd = std::make_shared<io::unique_fd>();
+  if (st.proc && is_running(st.info.state)) {
+    pid = st.proc->pid;
+    pidfd->fd = ::fcntl(st.proc->pidfd, F_DUPFD_CLOEXEC, 0);
+  }
+  auto open_root = [graph, layer, pid, pidfd] {
+    return graph::container_root::open(graph, layer, pid, pidfd->fd);
+  };
+  auto not_found = [path, ref](caf::error err) {
+    if (err == ec::not_found)
+      return make_error(ec::not_found, "Could not find the file " + path + " in container " + ref);
+    return err;
+  };
+  auto op = j.getenv("op");
+  if (op == "stat") {
+    auto rp = self->make_response_promise<job_result>();
+    run_detached<container_path_stat>(
+        self,
+        [open_root, path, not_found]() -> caf::expected<container_path_stat> {
+          auto root = open_root();
+          if (!root) return root.error();
+          auto s = graph::stat_path((*root)->fd(), path);
+          if (!s) return not_found(s.error());
+          return container_path_stat{s->name, s->size, s->mode, s->mtime_nano, s->link_target};
+        },
+        [rp](caf::expected<container_path_stat>& r) mutable {
+          rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+        });
+    return rp;
+  }
+  if (op == "get") { // answered at once; the stream ends with the worker
+    if (!j.input.match_elements<byte_sink>())
+      return fail(make_error(ec::invalid_argument, "archive: no output stream"));
+    auto sink = j.input.get_as<byte_sink>(0);
+    run_detached<bool>(
+        self,
+        [open_root, path, not_found, sink]() -> caf::expected<bool> {
+          auto root = open_root();
+          if (!root) {
+            sink.close(root.error());
+            return false;
+          }
+          if (auto s = graph::stat_path((*root)->fd(), path); !s) {
+            sink.close(not_found(s.error()));
+            return false;
+          }
+          sink.close(graph::archive_path((*root)->fd(), path, sink.write));
+          return true;
+        },
+        [self](caf::expected<bool>& started) {
+          if (started && *started) publish(self, "archive-path");
+        });
+    return ok();
+  }
+  if (op != "put") return fail(make_error(ec::invalid_argument, "archive: unknown op " + op));
+  auto file = j.args.size() > 1 ? j.args[1] : std::string{};
+  auto body = j.input.match_elements<std::string>() ? j.input.get_as<std::string>(0) : "";
+  graph::untar_options opts;
+  opts.no_overwrite_dir_nondir = !j.getenv("noOverwriteDirNonDir").empty();
+  bool copy_uid_gid = !j.getenv("copyUIDGID").empty();
+  auto user = st.info.config.user;
+  auto host = st.info.config.host;
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<bool>(
+      self,
+      [=]() mutable -> caf::expected<bool> {
+        if (copy_uid_gid &&
+            !user.empty()) { // moby's tarCopyOptions: the user, looked up on the host
+          auto owner = host_user(user);
+          if (!owner) return owner.error();
+          opts.chown = *owner;
+        }
+        auto root = open_root();
+        if (!root) return root.error();
+        io::unique_fd fd;
+        io::reader src;
+        if (!file.empty()) {
+          fd = io::unique_fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+          if (!fd) return io::sys_error("open the request body");
+          src = io::fd_reader(fd.fd);
+        } else {
+          src = io::string_reader(std::move(body));
+        }
+        auto err = graph::extract_to_dir(
+            (*root)->fd(), path, std::move(src), opts,
+            [&host](const std::string& resolved) { return check_writable(host, resolved); });
+        if (err) return not_found(err);
+        return true;
+      },
+      [self, rp](caf::expected<bool>& r) mutable {
+        if (r) publish(self, "extract-to-dir");
+        rp.deliver(r ? ok() : fail(r.error()));
+      });
+  return rp;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -900,6 +1044,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
         [](caf::expected<bool>&) {});
     return ok();
   }
+  if (j.name == "container_archive") return archive_job(self, j);
   if (j.name == "container_top") { // ps on the host, the rows of the container's cgroup
     if (s.status == container_status::restarting)
       return fail(make_error(ec::conflict, "Container " + st.info.id +

@@ -102,7 +102,7 @@ const std::vector<std::string>& container_jobs() {
       "container_kill",    "container_wait",   "container_delete", "container_attach",
       "container_resize",  "container_logs",   "container_pause",  "container_unpause",
       "container_changes", "container_rename", "container_export", "container_top",
-      "container_update"};
+      "container_update",  "container_archive"};
   return jobs;
 }
 
