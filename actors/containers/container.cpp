@@ -916,14 +916,9 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   auto ref = j.args.at(0);
   auto graph = st.deps->graph;
   auto layer = st.info.rw_layer;
-  int pid = -1;
-  auto pidfd = std::make_shared<io::unique_fd>();
-  if (st.proc && is_running(st.info.state)) {
-    pid = st.proc->pid;
-    pidfd->fd = ::fcntl(st.proc->pidfd, F_DUPFD_CLOEXEC, 0);
-  }
-  auto open_root = [graph, layer, pid, pidfd] {
-    return graph::container_root::open(graph, layer, pid, pidfd->fd);
+  int pid = st.proc && is_running(st.info.state) ? st.proc->pid : 0;
+  auto open_root = [graph, layer, pid, id = st.info.id] {
+    return graph::container_root::open(graph, layer, pid, id);
   };
   auto not_found = [path, ref](caf::error err) {
     if (err == ec::not_found)

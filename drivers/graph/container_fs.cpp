@@ -191,14 +191,22 @@ caf::expected<std::string> resolve_in_scope(int rootfd, const std::string& path)
   return current();
 }
 
-caf::expected<std::unique_ptr<container_root>>
-container_root::open(std::shared_ptr<driver> graph, const std::string& layer, int pid, int pidfd) {
+caf::expected<std::unique_ptr<container_root>> container_root::open(std::shared_ptr<driver> graph,
+                                                                    const std::string& layer,
+                                                                    int pid,
+                                                                    const std::string& id) {
   std::unique_ptr<container_root> root{new container_root};
-  if (pid > 0 && pidfd >= 0) {
-    unique_fd fd{::open(("/proc/" + std::to_string(pid) + "/root").c_str(),
-                        O_PATH | O_DIRECTORY | O_CLOEXEC)};
-    // Still alive after the open: the PID was not reused, the root is the container's.
-    if (fd && ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) {
+  if (pid > 0 && !id.empty()) {
+    // One /proc/<pid> fd for the root and the cgroup: both of the same process, which is still
+    // the container's (its PID was not reused) when its cgroup names the container.
+    unique_fd proc{
+        ::open(("/proc/" + std::to_string(pid)).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    unique_fd fd{proc ? ::openat(proc.fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1};
+    unique_fd cg{proc ? ::openat(proc.fd, "cgroup", O_RDONLY | O_CLOEXEC) : -1};
+    std::string cgroups(8192, '\0');
+    auto n = cg ? ::read(cg.fd, cgroups.data(), cgroups.size()) : -1;
+    cgroups.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (fd && cgroups.find(id) != std::string::npos) {
       root->fd_ = std::move(fd);
       return root;
     }

@@ -55,11 +55,11 @@ struct path_info {
 /// An open container root, released (unmounted when it was mounted) on destruction.
 class container_root {
 public:
-  /// While `pidfd` (a dup of the container's process pidfd, or -1) is alive: /proc/<pid>/root.
+  /// While process `pid` (0: none) runs in container `id`'s cgroup: /proc/<pid>/root.
   /// Otherwise the read-write `layer`, mounted through `graph` (counted: a start meanwhile
   /// shares the mount).
   static caf::expected<std::unique_ptr<container_root>>
-  open(std::shared_ptr<driver> graph, const std::string& layer, int pid, int pidfd);
+  open(std::shared_ptr<driver> graph, const std::string& layer, int pid, const std::string& id);
   ~container_root();
   container_root(const container_root&) = delete;
   container_root& operator=(const container_root&) = delete;
