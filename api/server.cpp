@@ -45,6 +45,8 @@ using error_code = beast::error_code;
 
 class server_impl;
 
+constexpr std::size_t spool_read_size = 256 * 1024; // the read buffer of a spooled body
+
 /// What the server needs of every session to stop it.
 struct session_base {
   virtual ~session_base() = default;
@@ -152,6 +154,8 @@ private:
         write_response(error_response(500, "cannot spool the request body: " + error_message(err)));
         return;
       }
+      // Large reads: Beast reads at most what the buffer can take (512 bytes after a header).
+      if (buffer_.capacity() < spool_read_size) buffer_.reserve(spool_read_size);
       read_spool();
       return;
     }
