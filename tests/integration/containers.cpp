@@ -598,6 +598,16 @@ BOOST_AUTO_TEST_CASE(cp_running_and_stopped) {
   r = sh(d.docker("cp " + tmp + "/f.txt cpro:/tmp/"));
   BOOST_TEST(contains(r.err, "container rootfs is marked read-only"), r.err);
   BOOST_TEST(sh(d.docker("cp cpro:/etc/passwd -") + " | tar t").out == "passwd\n");
+  // the tar's owner is kept; with -a (copyUIDGID) the container's user, looked up on the host
+  // as moby does (busybox's and Debian's nobody are both 65534)
+  BOOST_REQUIRE(sh(d.docker("create --name cpu -u nobody busybox true")).exit_code == 0);
+  BOOST_REQUIRE(sh("chown 123:456 " + tmp + "/f.txt").exit_code == 0);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpu:/tmp/") + " && " + d.docker("cp cpu:/tmp/f.txt -") +
+         " | tar tv --numeric-owner");
+  BOOST_TEST(contains(r.out, "123/456"), r.out + r.err);
+  r = sh(d.docker("cp -a " + tmp + "/f.txt cpu:/tmp/") + " && " + d.docker("cp cpu:/tmp/f.txt -") +
+         " | tar tv --numeric-owner");
+  BOOST_TEST(contains(r.out, "65534/65534"), r.out + r.err);
   // raw HTTP: the stat header of HEAD (Go FileMode bits, base64 JSON)
   auto h = http_unix(d.socket, "HEAD", "/v1.41/containers/cps/archive?path=/tmp/dir");
   BOOST_TEST(h.status == 200);
