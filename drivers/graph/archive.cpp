@@ -1239,6 +1239,34 @@ private:
 
 // -- tar writing ----------------------------------------------------------------------------------
 
+} // namespace
+
+bool pseudo_filesystem(int fd) {
+  struct statfs sfs;
+  if (::fstatfs(fd, &sfs) != 0) return false;
+  switch (static_cast<unsigned long>(sfs.f_type)) {
+  case PROC_SUPER_MAGIC:
+  case SYSFS_MAGIC:
+  case CGROUP_SUPER_MAGIC:
+  case CGROUP2_SUPER_MAGIC:
+  case DEVPTS_SUPER_MAGIC:
+  case 0x19800202: // mqueue
+  case SECURITYFS_MAGIC:
+  case DEBUGFS_MAGIC:
+  case TRACEFS_MAGIC:
+  case BPF_FS_MAGIC:
+  case PSTOREFS_MAGIC:
+  case EFIVARFS_MAGIC:
+  case SELINUX_MAGIC:
+  case BINFMTFS_MAGIC:
+    return true;
+  default:
+    return false;
+  }
+}
+
+namespace {
+
 struct write_ctx {
   io::writer out;
   caf::error err;
@@ -1342,38 +1370,13 @@ public:
     if (S_ISDIR(st.st_mode)) {
       unique_fd sub{::openat(dfd, n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
       if (!sub) return sys_error("open " + rel);
-      if (pseudo_fs(sub.fd)) return {}; // a running container's /proc, /sys, ...
+      if (pseudo_filesystem(sub.fd)) return {}; // a running container's /proc, /sys, ...
       return walk(sub.fd, rel);
     }
     return {};
   }
 
 private:
-  // Kernel filesystems whose files are no data (and may block or never end when read).
-  static bool pseudo_fs(int fd) {
-    struct statfs sfs;
-    if (::fstatfs(fd, &sfs) != 0) return false;
-    switch (static_cast<unsigned long>(sfs.f_type)) {
-    case PROC_SUPER_MAGIC:
-    case SYSFS_MAGIC:
-    case CGROUP_SUPER_MAGIC:
-    case CGROUP2_SUPER_MAGIC:
-    case DEVPTS_SUPER_MAGIC:
-    case 0x19800202: // mqueue
-    case SECURITYFS_MAGIC:
-    case DEBUGFS_MAGIC:
-    case TRACEFS_MAGIC:
-    case BPF_FS_MAGIC:
-    case PSTOREFS_MAGIC:
-    case EFIVARFS_MAGIC:
-    case SELINUX_MAGIC:
-    case BINFMTFS_MAGIC:
-      return true;
-    default:
-      return false;
-    }
-  }
-
   caf::error xattrs(int dfd, const std::string& n, const std::string& rel,
                     struct archive_entry* e) {
     auto p = proc_path(dfd, n);

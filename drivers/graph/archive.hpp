@@ -69,6 +69,10 @@ caf::error rebuild_tar(const std::string& split_path, const std::string& root, i
 caf::error write_tar(const std::string& root, io::writer out,
                      const std::vector<std::string>& skip = {});
 
+/// True when `fd` is on a kernel filesystem whose files are no data (proc, sysfs, cgroup,
+/// devpts, mqueue, securityfs, debugfs, tracefs, bpf, pstore, efivarfs, selinuxfs, binfmt_misc).
+bool pseudo_filesystem(int fd);
+
 /// Write entry `name` of directory `dirfd` ("." = dirfd itself), and for a directory its tree,
 /// as a tar whose top entry is called `as` and whose other entries are `as/<relative path>`
 /// (as "/" gives "/", "/etc", ...). Symlinks are never followed; the contents of pseudo

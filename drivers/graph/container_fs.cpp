@@ -242,6 +242,12 @@ caf::expected<located> locate(int rootfd, const std::string& abs) {
     if (fd.error() == ec::not_found) return not_found(abs);
     return fd.error();
   }
+  // A running container's /proc, /sys, ...: moby sees the rootfs without them (empty dirs), so
+  // nothing below them is found (they are themselves, and write_tar_entry leaves them empty).
+  if (pseudo_filesystem(fd->fd)) {
+    unique_fd up{self ? ::openat(fd->fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1};
+    if (!self || !up || pseudo_filesystem(up.fd)) return not_found(abs);
+  }
   return located{std::move(*fd), self ? std::string{"."} : base};
 }
 
@@ -286,6 +292,7 @@ caf::error extract_to_dir(int rootfd, const std::string& path, io::reader src,
   if (!fd) return fd.error();
   struct stat st;
   if (::fstat(fd->fd, &st) != 0) return sys_error("stat " + abs);
+  if (pseudo_filesystem(fd->fd)) return not_found(abs); // as locate
   if (!S_ISDIR(st.st_mode))
     return make_error(ec::invalid_argument, "extraction point is not a directory");
   auto resolved = resolve_in_scope(rootfd, abs);

@@ -210,6 +210,21 @@ BOOST_AUTO_TEST_CASE(tar_of_a_path_is_rebased_as_moby) {
   BOOST_TEST(t["/etc/hostname"] == "container\n");
 }
 
+BOOST_AUTO_TEST_CASE(pseudo_filesystems_are_empty_directories) {
+  // As moby, which sees a running container's rootfs without its /proc and /sys mounts.
+  io::unique_fd host{::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  BOOST_REQUIRE(host);
+  auto s = stat_path(host.fd, "/proc");
+  BOOST_REQUIRE_MESSAGE(s, why(s));
+  BOOST_TEST((s->mode & (1u << 31)) != 0u);
+  BOOST_TEST(static_cast<bool>(stat_path(host.fd, "/proc/")));
+  BOOST_TEST((stat_path(host.fd, "/proc/1/status").error() == ec::not_found));
+  BOOST_TEST((stat_path(host.fd, "/proc/1/").error() == ec::not_found));
+  auto t = tar_of(host.fd, "/proc");
+  BOOST_TEST(t.size() == 1u);
+  BOOST_TEST(t["proc/"] == "d");
+}
+
 BOOST_AUTO_TEST_CASE(extraction_never_leaves_the_root) {
   if (::geteuid() != 0) return; // chown to the tar's owners needs root
   hostile_root r;
