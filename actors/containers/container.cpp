@@ -27,6 +27,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <pwd.h>
 #include <set>
 #include <sys/syscall.h>
@@ -288,19 +289,31 @@ caf::expected<std::pair<uint32_t, uint32_t>> host_user(const std::string& name) 
   return std::make_pair(static_cast<uint32_t>(found->pw_uid), static_cast<uint32_t>(found->pw_gid));
 }
 
+// A HostConfig bind, host:container[:opts]; nothing for a malformed one.
+std::optional<exec::mount_spec> bind_mount(const std::string& b) {
+  auto p1 = b.find(':');
+  if (p1 == std::string::npos) return std::nullopt;
+  auto rest = b.substr(p1 + 1);
+  auto p2 = rest.find(':');
+  exec::mount_spec m;
+  m.source = b.substr(0, p1);
+  m.destination = rest.substr(0, p2);
+  m.type = "bind";
+  m.options = {"rbind"};
+  if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
+    m.options.push_back("ro");
+  return m;
+}
+
 // moby's checks before an extraction into container path `abs`: a read-only bind mount, or a
 // read-only rootfs outside the mounts (403).
 caf::error check_writable(const host_config& h, const std::string& abs) {
-  for (auto& b : h.binds) { // host:container[:opts]
-    auto p1 = b.find(':');
-    if (p1 == std::string::npos) continue;
-    auto rest = b.substr(p1 + 1);
-    auto p2 = rest.find(':');
-    auto dest = graph::clean_abs(rest.substr(0, p2));
-    bool under = abs == dest || dest == "/" || abs.rfind(dest + "/", 0) == 0;
-    if (!under) continue;
-    auto opts = p2 == std::string::npos ? std::string{} : rest.substr(p2 + 1);
-    if (opts == "ro" || opts.rfind("ro,", 0) == 0 || opts.find(",ro") != std::string::npos)
+  for (auto& b : h.binds) {
+    auto m = bind_mount(b);
+    if (!m) continue;
+    auto dest = graph::clean_abs(m->destination);
+    if (abs != dest && dest != "/" && abs.rfind(dest + "/", 0) != 0) continue;
+    if (m->options.back() == "ro")
       return make_error(ec::forbidden, "mounted volume is marked read-only");
     return {};
   }
@@ -373,20 +386,8 @@ exec::process_spec make_spec(const container_actor_state& st) {
   s.rlimits = h.ulimits;
   s.sysctls = h.sysctls;
   if (h.shm_size > 0) s.shm_size = h.shm_size;
-  for (auto& b : h.binds) { // host:container[:opts]
-    auto p1 = b.find(':');
-    if (p1 == std::string::npos) continue;
-    auto rest = b.substr(p1 + 1);
-    auto p2 = rest.find(':');
-    exec::mount_spec m;
-    m.source = b.substr(0, p1);
-    m.destination = rest.substr(0, p2);
-    m.type = "bind";
-    m.options = {"rbind"};
-    if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
-      m.options.push_back("ro");
-    s.mounts.push_back(std::move(m));
-  }
+  for (auto& b : h.binds)
+    if (auto m = bind_mount(b)) s.mounts.push_back(std::move(*m));
   for (auto& [path, opts] : h.tmpfs) {
     exec::mount_spec m;
     m.source = "tmpfs";
@@ -954,12 +955,9 @@ caf::result<job_result> archive_job(container_self self, job& j) {
             sink.close(root.error());
             return false;
           }
-          if (auto s = graph::stat_path((*root)->fd(), path); !s) {
-            sink.close(not_found(s.error()));
-            return false;
-          }
-          sink.close(graph::archive_path((*root)->fd(), path, sink.write));
-          return true;
+          auto err = graph::archive_path((*root)->fd(), path, sink.write);
+          sink.close(not_found(err)); // nothing written yet when not found: a 404
+          return err != ec::not_found;
         },
         [self](caf::expected<bool>& started) {
           if (started && *started) publish(self, "archive-path");

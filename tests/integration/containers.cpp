@@ -598,6 +598,18 @@ BOOST_AUTO_TEST_CASE(cp_running_and_stopped) {
   r = sh(d.docker("cp " + tmp + "/f.txt cpro:/tmp/"));
   BOOST_TEST(contains(r.err, "container rootfs is marked read-only"), r.err);
   BOOST_TEST(sh(d.docker("cp cpro:/etc/passwd -") + " | tar t").out == "passwd\n");
+  // bind mounts of a running container: a read-only one refuses (403), a writable one takes the
+  // file even on a read-only rootfs
+  BOOST_REQUIRE(sh("mkdir -p " + tmp + "/ro " + tmp + "/rw").exit_code == 0);
+  r = sh(d.docker("run -d --name cpv --read-only -v " + tmp + "/ro:/ro:ro -v " + tmp +
+                  "/rw:/rw busybox sleep 1000"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/ro/"));
+  BOOST_TEST(contains(r.err, "mounted volume is marked read-only"), r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/rw/") + " && cat " + tmp + "/rw/f.txt");
+  BOOST_TEST(r.out == "hello\n", r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/tmp/"));
+  BOOST_TEST(contains(r.err, "container rootfs is marked read-only"), r.err);
   // the tar's owner is kept; with -a (copyUIDGID) the container's user, looked up on the host
   // as moby does (busybox's and Debian's nobody are both 65534)
   BOOST_REQUIRE(sh(d.docker("create --name cpu -u nobody busybox true")).exit_code == 0);
