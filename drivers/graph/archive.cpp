@@ -1459,7 +1459,8 @@ caf::expected<extract_stats> untar_at(io::reader src, int dirfd, const untar_opt
   archive_reader r;
   // moby's DecompressStream: gzip, bzip2, xz, zstd
   if (auto err = open_tar(r, ctx, true)) return err;
-  extractor x{dirfd, whiteout_mode::remove, opts.limits, nullptr, &opts};
+  // no whiteouts: the mode only spares the bookkeeping of written paths
+  extractor x{dirfd, whiteout_mode::overlay, opts.limits, nullptr, &opts};
   if (auto err = extract_all(r.a, ctx, x)) return err;
   return x.stats;
 }
