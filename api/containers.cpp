@@ -13,8 +13,12 @@
 
 #include <boost/json.hpp>
 
+#include <openssl/evp.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <mutex>
+#include <optional>
 
 namespace berth::api {
 
@@ -83,6 +87,74 @@ std::string encode_wait(const job_result& r) {
     o["StatusCode"] = -1;
   }
   return boost::json::serialize(o) + "\n";
+}
+
+/// The stdin side of an attach: bytes from the client go to the container actor once the attach
+/// job answered with it; what arrives before is held.
+struct attach_input {
+  std::mutex mu;
+  container_actor target;
+  bool known = false;
+  std::vector<std::string> held;
+
+  void push(std::string data) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!known) {
+      held.push_back(std::move(data));
+      return;
+    }
+    auto t = target;
+    lk.unlock();
+    caf::anon_send(t, atom::stdin_v, std::move(data));
+  }
+  void set(container_actor t) {
+    std::lock_guard<std::mutex> lk(mu);
+    target = t;
+    known = true;
+    for (auto& d : held)
+      caf::anon_send(t, atom::stdin_v, std::move(d));
+    held.clear();
+  }
+};
+
+// The `path` query parameter of the archive routes; answers 400 when it is missing.
+std::optional<std::string> archive_path_of(const http_request& req, const connection_ptr& conn) {
+  auto* p = req.get("path");
+  if (p == nullptr || p->empty()) {
+    conn->respond(error_response(400, "bad parameter: path cannot be empty"));
+    return std::nullopt;
+  }
+  return *p;
+}
+
+// X-Docker-Container-Path-Stat: standard base64 of moby's ContainerPathStat JSON.
+std::string path_stat_header(const container_path_stat& s) {
+  boost::json::object o;
+  o["name"] = s.name;
+  o["size"] = s.size;
+  o["mode"] = s.mode;
+  o["mtime"] = rfc3339_nano(s.mtime_nano);
+  o["linkTarget"] = s.link_target;
+  auto json = boost::json::serialize(o);
+  std::string out(4 * ((json.size() + 2) / 3) + 1, '\0');
+  auto n = ::EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                             reinterpret_cast<const unsigned char*>(json.data()),
+                             static_cast<int>(json.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+// Stat `path` in container `id`, then `next(header)`; errors are answered here.
+void stat_archive(const std::shared_ptr<api_context>& ctx, const std::string& id,
+                  const std::string& path, const connection_ptr& conn,
+                  std::function<void(const std::string&)> next) {
+  run_job(*ctx, job{"container_archive", {id}, {{"op", "stat"}, {"path", path}}, {}},
+          [conn, next = std::move(next)](job_result& r) {
+            if (r.status != status_ok || !r.output.match_elements<container_path_stat>())
+              return conn->respond(
+                  error_response(r.error ? r.error : make_error(ec::unspecified, "stat failed")));
+            next(path_stat_header(r.output.get_as<container_path_stat>(0)));
+          });
 }
 
 } // namespace
@@ -357,6 +429,48 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
     run_job(*ctx, job{"container_export", {id_of(req)}, {}, caf::make_message(sink)},
             [sink](job_result& res) {
               if (res.status != status_ok) sink.close(res.error);
+            });
+  });
+
+  // docker cp (call map section 7): HEAD stats a path, GET streams its tar, PUT extracts a tar.
+  r.add("HEAD", "/containers/{id}/archive", [ctx](http_request& req, const connection_ptr& conn) {
+    auto path = archive_path_of(req, conn);
+    if (!path) return;
+    stat_archive(ctx, id_of(req), *path, conn, [conn](const std::string& header) {
+      conn->respond(http_response{200, "", {{"X-Docker-Container-Path-Stat", header}}, ""});
+    });
+  });
+  r.add("GET", "/containers/{id}/archive", [ctx](http_request& req, const connection_ptr& conn) {
+    auto path = archive_path_of(req, conn);
+    if (!path) return;
+    auto id = id_of(req);
+    stat_archive(ctx, id, *path, conn, [ctx, id, path, conn](const std::string& header) {
+      auto sink =
+          connection_sink(conn, "application/x-tar", {{"X-Docker-Container-Path-Stat", header}});
+      run_job(
+          *ctx,
+          job{"container_archive", {id}, {{"op", "get"}, {"path", *path}}, caf::make_message(sink)},
+          [sink](job_result& res) {
+            if (res.status != status_ok) sink.close(res.error);
+          });
+    });
+  });
+  r.add("PUT", "/containers/{id}/archive", [ctx](http_request& req, const connection_ptr& conn) {
+    auto path = archive_path_of(req, conn);
+    if (!path) return;
+    auto env = env_of(req, {"noOverwriteDirNonDir", "copyUIDGID"}, {});
+    env["path"] = *path;
+    env["op"] = "put";
+    auto file = req.take_body_file(); // spooled (the server's rule); else the body in memory
+    run_job(*ctx,
+            job{"container_archive",
+                {id_of(req), file},
+                std::move(env),
+                file.empty() ? caf::make_message(std::move(req.body)) : caf::message{}},
+            [conn, file](job_result& res) {
+              if (!file.empty()) ::unlink(file.c_str());
+              if (res.status != status_ok) return conn->respond(error_response(res.error));
+              conn->respond(http_response{200, "", {}, ""});
             });
   });
 

@@ -65,6 +65,12 @@ public:
   virtual void respond(http_response res) = 0;
   /// Start a chunked stream; the headers are flushed at once.
   virtual void stream_begin(unsigned status, std::string content_type) = 0;
+  /// stream_begin with extra response headers (docker cp's X-Docker-Container-Path-Stat).
+  virtual void stream_begin_with(unsigned status, std::string content_type,
+                                 std::vector<std::pair<std::string, std::string>> headers) {
+    (void)headers; // connections that cannot send headers (test doubles) drop them
+    stream_begin(status, std::move(content_type));
+  }
   /// Write one chunk; `done(ok)` runs once it is written (or the connection failed).
   virtual void stream_write(std::string chunk, std::function<void(bool)> done) = 0;
   /// End the stream; the connection closes after the final chunk.

@@ -45,6 +45,8 @@ using error_code = beast::error_code;
 
 class server_impl;
 
+constexpr std::size_t spool_read_size = 256 * 1024; // the read buffer of a spooled body
+
 /// What the server needs of every session to stop it.
 struct session_base {
   virtual ~session_base() = default;
@@ -74,6 +76,13 @@ public:
 
   void stream_begin(unsigned status, std::string content_type) override {
     enqueue(out_item{out_item::header, std::move(content_type), nullptr, status});
+  }
+
+  void stream_begin_with(unsigned status, std::string content_type,
+                         std::vector<std::pair<std::string, std::string>> headers) override {
+    out_item item{out_item::header, std::move(content_type), nullptr, status};
+    item.headers = std::move(headers);
+    enqueue(std::move(item));
   }
 
   void stream_write(std::string chunk, std::function<void(bool)> done) override {
@@ -113,6 +122,7 @@ private:
     std::string data; // content type for header, payload for chunk
     std::function<void(bool)> done;
     unsigned status;
+    std::vector<std::pair<std::string, std::string>> headers = {}; // extra, for a header item
   };
 
   void do_read() {
@@ -144,6 +154,8 @@ private:
         write_response(error_response(500, "cannot spool the request body: " + error_message(err)));
         return;
       }
+      // Large reads: Beast reads at most what the buffer can take (512 bytes after a header).
+      if (buffer_.capacity() < spool_read_size) buffer_.reserve(spool_read_size);
       read_spool();
       return;
     }
@@ -170,14 +182,25 @@ private:
   }
 
   // Large uploads: a spool file when the server has a spool dir, the method is POST and the
-  // (unversioned) path is /images/load, or /images/create with a fromSrc query parameter.
+  // (unversioned) path is /images/load, or /images/create with a fromSrc query parameter; or
+  // the method is PUT and the path /containers/{id}/archive (docker cp).
   std::optional<std::string> spool_path_for(const http::request<http::empty_body>& h) const {
     const auto& dir = spool_dir();
-    if (dir.empty() || h.method() != http::verb::post) return std::nullopt;
+    bool put = h.method() == http::verb::put;
+    if (dir.empty() || (h.method() != http::verb::post && !put)) return std::nullopt;
     std::string_view target{h.target().data(), h.target().size()};
     auto qpos = target.find('?');
     auto vp = split_version(url_decode(target.substr(0, qpos), false));
     if (!vp) return std::nullopt;
+    if (put) {
+      const std::string_view pre = "/containers/", post = "/archive";
+      std::string_view p = vp->path;
+      bool archive = p.size() > pre.size() + post.size() && p.substr(0, pre.size()) == pre &&
+                     p.substr(p.size() - post.size()) == post &&
+                     p.substr(pre.size(), p.size() - pre.size() - post.size()).find('/') ==
+                         std::string_view::npos;
+      return archive ? std::optional<std::string>{dir} : std::nullopt;
+    }
     if (vp->path == "/images/load") return dir;
     if (vp->path == "/images/create" && qpos != std::string_view::npos)
       for (auto& [k, v] : parse_query(target.substr(qpos + 1)))
@@ -329,6 +352,8 @@ private:
       hs->res.version(version_);
       common_headers(hs->res);
       hs->res.set(http::field::content_type, item.data);
+      for (auto& [k, v] : item.headers)
+        hs->res.set(k, v);
       hs->res.chunked(true);
       hs->res.keep_alive(false);
       beast::get_lowest_layer(stream_).expires_never();

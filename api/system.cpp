@@ -76,7 +76,8 @@ std::shared_ptr<api_context> make_context(caf::actor_system& sys, engine_actor e
 
 /// A byte sink writing a chunked 200 stream to `conn`, at most a few chunks in flight (the job's
 /// worker blocks meanwhile). Nothing written yet when it is closed with an error: an HTTP error.
-byte_sink connection_sink(const connection_ptr& conn, std::string content_type) {
+byte_sink connection_sink(const connection_ptr& conn, std::string content_type,
+                          std::vector<std::pair<std::string, std::string>> headers) {
   struct state {
     std::mutex mu;
     std::condition_variable cv;
@@ -95,10 +96,13 @@ byte_sink connection_sink(const connection_ptr& conn, std::string content_type) 
     st->cv.notify_all();
   });
   // called with the lock held
-  auto flush = [st, conn, content_type](std::unique_lock<std::mutex>& lk) -> caf::error {
+  auto flush = [st, conn, content_type, headers](std::unique_lock<std::mutex>& lk) -> caf::error {
     if (!st->started) {
       st->started = true;
-      conn->stream_begin(200, content_type);
+      if (headers.empty())
+        conn->stream_begin(200, content_type);
+      else
+        conn->stream_begin_with(200, content_type, headers);
     }
     while (st->in_flight >= window && !st->failed)
       st->cv.wait_for(lk, std::chrono::seconds{1});

@@ -40,7 +40,8 @@ void run_job(const api_context& ctx, job j, std::function<void(job_result&)> don
 /// A byte sink writing a chunked 200 stream of `content_type` to `conn`, at most a few chunks in
 /// flight (the job's worker blocks meanwhile). Closed with an error before anything was
 /// written: an HTTP error instead.
-byte_sink connection_sink(const connection_ptr& conn, std::string content_type);
+byte_sink connection_sink(const connection_ptr& conn, std::string content_type,
+                          std::vector<std::pair<std::string, std::string>> headers = {});
 
 /// Answer a job's result: an error response, or `encode(output)` as JSON with `status`.
 template <class T, class Encode>

@@ -86,6 +86,7 @@ CAF_ADD_TYPE_ID(berth, (berth::wait_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_process))
 CAF_ADD_TYPE_ID(berth, (berth::fs_change))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::fs_change>))
+CAF_ADD_TYPE_ID(berth, (berth::container_path_stat))
 CAF_ADD_TYPE_ID(berth, (berth::top_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_config))
 CAF_ADD_TYPE_ID(berth, (berth::exec_info))
@@ -211,7 +212,9 @@ using exec_actor = caf::typed_actor<
 /// log. Jobs (delegated by the container manager, args[0] = the container's ID or name):
 /// container_start, container_stop, container_restart, container_kill, container_wait,
 /// container_delete, container_attach, container_resize, container_logs, container_inspect,
-/// container_exec_create (input: exec_config; answers the exec ID and its exec_actor).
+/// container_exec_create (input: exec_config; answers the exec ID and its exec_actor),
+/// docker cp: container_archive (env op = stat|get|put, path, noOverwriteDirNonDir, copyUIDGID;
+/// running or not).
 using container_actor = caf::typed_actor<
     // Attach input for the process's stdin; "" = the client's half-close.
     caf::reacts_to<atom::stdin, std::string>,

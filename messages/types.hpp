@@ -627,6 +627,21 @@ struct exec_info {
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, exec_info& x) {
   return f(caf::meta::type_name("berth.exec_info"), x.id, x.container_id, x.config, x.running,
            x.exited, x.exit_code, x.pid);
+/// The stat of a path in a container (HEAD/GET /containers/{id}/archive), as moby's
+/// types.ContainerPathStat: mode in Go os.FileMode bits, linkTarget fully resolved in the
+/// container.
+struct container_path_stat {
+  std::string name;
+  int64_t size = 0;
+  uint32_t mode = 0;
+  int64_t mtime_nano = 0;
+  std::string link_target;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_path_stat& x) {
+  return f(caf::meta::type_name("berth.container_path_stat"), x.name, x.size, x.mode, x.mtime_nano,
+           x.link_target);
 }
 
 } // namespace berth

@@ -7,6 +7,7 @@
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
 #include "drivers/exec/stats.hpp"
+#include "drivers/graph/container_fs.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
 #include "drivers/log/jsonfile.hpp"
@@ -27,6 +28,8 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
+#include <pwd.h>
 #include <set>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -305,6 +308,53 @@ struct container_actor_state {
 
 using container_self = container_actor::stateful_pointer<container_actor_state>;
 
+// moby's idtools.LookupUser (docker cp -a): the container's user in the host's user database.
+caf::expected<std::pair<uint32_t, uint32_t>> host_user(const std::string& name) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  std::string buf(16384, '\0');
+  ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (!found && !name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+      name.size() < 10)
+    ::getpwuid_r(static_cast<uid_t>(std::stoul(name)), &pw, buf.data(), buf.size(), &found);
+  if (!found)
+    return make_error(ec::unspecified,
+                      "getent unable to find entry \"" + name + "\" in passwd database");
+  return std::make_pair(static_cast<uint32_t>(found->pw_uid), static_cast<uint32_t>(found->pw_gid));
+}
+
+// A HostConfig bind, host:container[:opts]; nothing for a malformed one.
+std::optional<exec::mount_spec> bind_mount(const std::string& b) {
+  auto p1 = b.find(':');
+  if (p1 == std::string::npos) return std::nullopt;
+  auto rest = b.substr(p1 + 1);
+  auto p2 = rest.find(':');
+  exec::mount_spec m;
+  m.source = b.substr(0, p1);
+  m.destination = rest.substr(0, p2);
+  m.type = "bind";
+  m.options = {"rbind"};
+  if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
+    m.options.push_back("ro");
+  return m;
+}
+
+// moby's checks before an extraction into container path `abs`: a read-only bind mount, or a
+// read-only rootfs outside the mounts (403).
+caf::error check_writable(const host_config& h, const std::string& abs) {
+  for (auto& b : h.binds) {
+    auto m = bind_mount(b);
+    if (!m) continue;
+    auto dest = graph::clean_abs(m->destination);
+    if (abs != dest && dest != "/" && abs.rfind(dest + "/", 0) != 0) continue;
+    if (m->options.back() == "ro")
+      return make_error(ec::forbidden, "mounted volume is marked read-only");
+    return {};
+  }
+  if (h.readonly_rootfs) return make_error(ec::forbidden, "container rootfs is marked read-only");
+  return {};
+}
+
 void publish(container_self self, std::string action,
              std::map<std::string, std::string> extra = {}) {
   auto& st = self->state;
@@ -370,20 +420,8 @@ exec::process_spec make_spec(const container_actor_state& st) {
   s.rlimits = h.ulimits;
   s.sysctls = h.sysctls;
   if (h.shm_size > 0) s.shm_size = h.shm_size;
-  for (auto& b : h.binds) { // host:container[:opts]
-    auto p1 = b.find(':');
-    if (p1 == std::string::npos) continue;
-    auto rest = b.substr(p1 + 1);
-    auto p2 = rest.find(':');
-    exec::mount_spec m;
-    m.source = b.substr(0, p1);
-    m.destination = rest.substr(0, p2);
-    m.type = "bind";
-    m.options = {"rbind"};
-    if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
-      m.options.push_back("ro");
-    s.mounts.push_back(std::move(m));
-  }
+  for (auto& b : h.binds)
+    if (auto m = bind_mount(b)) s.mounts.push_back(std::move(*m));
   for (auto& [path, opts] : h.tmpfs) {
     exec::mount_spec m;
     m.source = "tmpfs";
@@ -983,6 +1021,101 @@ caf::result<exec_process> run_exec(container_self self, const std::string& exec_
           rp.deliver(std::move(*r));
         else
           rp.deliver(std::move(r.error()));
+// docker cp (moby's daemon/archive.go), job container_archive with env op: stat (HEAD), get
+// (GET: the tar goes to the byte sink in the input) or put (PUT: args[1] the spooled body file,
+// or the body in the input). Env: path, noOverwriteDirNonDir, copyUIDGID. The file work runs
+// on a worker, in the running container's root or its mounted read-write layer.
+caf::result<job_result> archive_job(container_self self, job& j) {
+  auto& st = self->state;
+  auto path = j.getenv("path");
+  auto ref = j.args.at(0);
+  auto graph = st.deps->graph;
+  auto layer = st.info.rw_layer;
+  int pid = st.proc && is_running(st.info.state) ? st.proc->pid : 0;
+  auto open_root = [graph, layer, pid, id = st.info.id] {
+    return graph::container_root::open(graph, layer, pid, id);
+  };
+  auto not_found = [path, ref](caf::error err) {
+    if (err == ec::not_found)
+      return make_error(ec::not_found, "Could not find the file " + path + " in container " + ref);
+    return err;
+  };
+  auto op = j.getenv("op");
+  if (op == "stat") {
+    auto rp = self->make_response_promise<job_result>();
+    run_detached<container_path_stat>(
+        self,
+        [open_root, path, not_found]() -> caf::expected<container_path_stat> {
+          auto root = open_root();
+          if (!root) return root.error();
+          auto s = graph::stat_path((*root)->fd(), path);
+          if (!s) return not_found(s.error());
+          return container_path_stat{s->name, s->size, s->mode, s->mtime_nano, s->link_target};
+        },
+        [rp](caf::expected<container_path_stat>& r) mutable {
+          rp.deliver(r ? ok(caf::make_message(std::move(*r))) : fail(r.error()));
+        });
+    return rp;
+  }
+  if (op == "get") { // answered at once; the stream ends with the worker
+    if (!j.input.match_elements<byte_sink>())
+      return fail(make_error(ec::invalid_argument, "archive: no output stream"));
+    auto sink = j.input.get_as<byte_sink>(0);
+    run_detached<bool>(
+        self,
+        [open_root, path, not_found, sink]() -> caf::expected<bool> {
+          auto root = open_root();
+          if (!root) {
+            sink.close(root.error());
+            return false;
+          }
+          auto err = graph::archive_path((*root)->fd(), path, sink.write);
+          sink.close(not_found(err)); // nothing written yet when not found: a 404
+          return err != ec::not_found;
+        },
+        [self](caf::expected<bool>& started) {
+          if (started && *started) publish(self, "archive-path");
+        });
+    return ok();
+  }
+  if (op != "put") return fail(make_error(ec::invalid_argument, "archive: unknown op " + op));
+  auto file = j.args.size() > 1 ? j.args[1] : std::string{};
+  auto body = j.input.match_elements<std::string>() ? j.input.get_as<std::string>(0) : "";
+  graph::untar_options opts;
+  opts.no_overwrite_dir_nondir = !j.getenv("noOverwriteDirNonDir").empty();
+  bool copy_uid_gid = !j.getenv("copyUIDGID").empty();
+  auto user = st.info.config.user;
+  auto host = st.info.config.host;
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<bool>(
+      self,
+      [=]() mutable -> caf::expected<bool> {
+        if (copy_uid_gid &&
+            !user.empty()) { // moby's tarCopyOptions: the user, looked up on the host
+          auto owner = host_user(user);
+          if (!owner) return owner.error();
+          opts.chown = *owner;
+        }
+        auto root = open_root();
+        if (!root) return root.error();
+        io::unique_fd fd;
+        io::reader src;
+        if (!file.empty()) {
+          fd = io::unique_fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+          if (!fd) return io::sys_error("open the request body");
+          src = io::fd_reader(fd.fd);
+        } else {
+          src = io::string_reader(std::move(body));
+        }
+        auto err = graph::extract_to_dir(
+            (*root)->fd(), path, std::move(src), opts,
+            [&host](const std::string& resolved) { return check_writable(host, resolved); });
+        if (err) return not_found(err);
+        return true;
+      },
+      [self, rp](caf::expected<bool>& r) mutable {
+        if (r) publish(self, "extract-to-dir");
+        rp.deliver(r ? ok() : fail(r.error()));
       });
   return rp;
 }
@@ -1019,6 +1152,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
         [](caf::expected<bool>&) {});
     return ok();
   }
+  if (j.name == "container_archive") return archive_job(self, j);
   if (j.name == "container_top") { // ps on the host, the rows of the container's cgroup
     if (s.status == container_status::restarting)
       return fail(make_error(ec::conflict, "Container " + st.info.id +

@@ -100,11 +100,11 @@ using manager_self = container_manager_actor::stateful_pointer<manager_state>;
 
 const std::vector<std::string>& container_jobs() {
   static const std::vector<std::string> jobs{
-      "container_inspect", "container_start",      "container_stop",   "container_restart",
-      "container_kill",    "container_wait",       "container_delete", "container_attach",
-      "container_resize",  "container_logs",       "container_pause",  "container_unpause",
-      "container_changes", "container_rename",     "container_export", "container_top",
-      "container_update",  "container_exec_create", "container_stats"};
+      "container_inspect", "container_start",       "container_stop",   "container_restart",
+      "container_kill",    "container_wait",        "container_delete", "container_attach",
+      "container_resize",  "container_logs",        "container_pause",  "container_unpause",
+      "container_changes", "container_rename",      "container_export", "container_top",
+      "container_update",  "container_exec_create", "container_stats",  "container_archive"};
   return jobs;
 }
 

@@ -2,6 +2,7 @@
 // tarexport.hpp.
 #include "actors/images/tarexport.hpp"
 
+#include "drivers/graph/container_fs.hpp"
 #include "messages/error.hpp"
 
 #include <archive.h>
@@ -350,26 +351,6 @@ caf::error expose(json::object& cfg, const std::string& rest) {
   return caf::none;
 }
 
-std::string clean_path(const std::string& p) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    auto j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    auto part = p.substr(i, j - i);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto& part : parts)
-    out += "/" + part;
-  return out.empty() ? "/" : out;
-}
-
 } // namespace
 
 // -- save -----------------------------------------------------------------------------------------
@@ -585,7 +566,7 @@ caf::expected<std::string> apply_changes(const std::string& config_json,
         if (auto* w = cfg.if_contains("WorkingDir"); w && w->is_string()) cur = w->get_string();
         wd = (cur.empty() ? std::string{"/"} : cur) + "/" + wd;
       }
-      cfg["WorkingDir"] = clean_path(wd);
+      cfg["WorkingDir"] = graph::clean_abs(wd);
     } else if (instr == "volume") {
       auto vols = json_strings(rest);
       std::vector<std::string> list;

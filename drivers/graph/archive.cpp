@@ -25,8 +25,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -39,6 +41,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,12 +79,14 @@ std::string proc_path(int dirfd, const std::string& name) {
 }
 
 // Opens `rel` (relative, no "..") beneath `rootfd`: symlinks may be followed only while they stay
-// inside root. Without openat2 (kernel < 5.6), no symlink is followed at all.
-int open_beneath(int rootfd, const std::string& rel, int flags, bool follow_last = true) {
+// inside root (`in_root`: as if rootfd were the root, as chroot does). Without openat2 (kernel <
+// 5.6), no symlink is followed at all.
+int open_beneath(int rootfd, const std::string& rel, int flags, bool follow_last = true,
+                 bool in_root = false) {
   if (rel.empty()) return ::openat(rootfd, ".", flags | O_CLOEXEC);
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.resolve = (in_root ? RESOLVE_IN_ROOT : RESOLVE_BENEATH) | RESOLVE_NO_MAGICLINKS;
   for (int attempt = 0; attempt < 8; ++attempt) {
     long fd = ::syscall(SYS_openat2, rootfd, rel.c_str(), &how, sizeof how);
     if (fd >= 0) return static_cast<int>(fd);
@@ -144,17 +149,23 @@ caf::error remove_at(int dirfd, const std::string& name) {
 }
 
 // Splits a tar member name into clean components; "" or "." is the root (no components).
+// `in_root`: as in a chroot, a leading "/" is the root and ".." stops there.
 caf::expected<std::vector<std::string>> clean_path(const std::string& name,
-                                                   const std::string& entry) {
-  if (!name.empty() && name[0] == '/') return bad_entry(entry, "absolute path refused");
+                                                   const std::string& entry, bool in_root = false) {
+  if (!in_root && !name.empty() && name[0] == '/') return bad_entry(entry, "absolute path refused");
   std::vector<std::string> comps;
   std::size_t start = 0;
   while (start <= name.size()) {
     auto slash = name.find('/', start);
     auto end = slash == std::string::npos ? name.size() : slash;
     auto comp = name.substr(start, end - start);
-    if (comp == "..") return bad_entry(entry, "\"..\" path component refused");
-    if (!comp.empty() && comp != ".") comps.push_back(std::move(comp));
+    if (comp == ".." && in_root) {
+      if (!comps.empty()) comps.pop_back();
+    } else if (comp == "..") {
+      return bad_entry(entry, "\"..\" path component refused");
+    } else if (!comp.empty() && comp != ".") {
+      comps.push_back(std::move(comp));
+    }
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -744,9 +755,10 @@ private:
 
 class extractor {
 public:
-  extractor(int rootfd, whiteout_mode mode, const extract_limits& limits, split_recorder* split)
-      : rootfd_(rootfd), mode_(mode), limits_(limits), split_(split), root_(geteuid() == 0),
-        pool_(root_) {}
+  extractor(int rootfd, whiteout_mode mode, const extract_limits& limits, split_recorder* split,
+            const untar_options* cp = nullptr)
+      : rootfd_(rootfd), mode_(mode), limits_(limits), split_(split), cp_(cp),
+        root_(geteuid() == 0), pool_(root_) {}
 
   extract_stats stats;
 
@@ -763,7 +775,7 @@ public:
       return make_error(ec::invalid_argument, "layer exceeds the path length limit (" +
                                                   std::to_string(limits_.max_path) + ") at \"" +
                                                   name.substr(0, 64) + "...\"");
-    auto comps = clean_path(name, name);
+    auto comps = clean_path(name, name, in_root());
     if (!comps) return comps.error();
     std::size_t xattr_bytes = 0;
     archive_entry_xattr_reset(e);
@@ -795,7 +807,7 @@ public:
     if (auto err = pool_.barrier()) return err;
     // Directory mtimes last, deepest first, so writing their contents does not change them.
     for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
-      unique_fd fd{open_beneath(rootfd_, it->first, O_RDONLY | O_DIRECTORY, false)};
+      unique_fd fd{open_beneath(rootfd_, it->first, O_RDONLY | O_DIRECTORY, false, in_root())};
       if (!fd) continue; // replaced or removed later in the tar
       if (::futimens(fd.fd, it->second.ts) != 0) return sys_error("set mtime of " + it->first);
     }
@@ -820,7 +832,8 @@ private:
                  archive_entry_sparse_count(e) == 0 && !pool_.conflicts(join(comps, comps.size()));
     if (!async)
       if (auto err = pool_.barrier()) return err;
-    if (comps.empty()) { // the root itself
+    if (comps.empty()) {                                   // the root itself
+      if (cp_ && type == AE_IFDIR && !hardlink) return {}; // moby skips "." into a directory
       if (type != AE_IFDIR || hardlink)
         return bad_entry(name, "the layer root must be a directory");
       return apply_meta(rootfd_, "", e, true, "", name, rootfd_);
@@ -828,7 +841,7 @@ private:
     const std::string& base = comps.back();
     auto parent_rel = join(comps, comps.size() - 1);
     auto path = join(comps, comps.size());
-    if (base.rfind(".wh.", 0) == 0) return whiteout(name, comps, base, parent_rel);
+    if (!cp_ && base.rfind(".wh.", 0) == 0) return whiteout(name, comps, base, parent_rel);
 
     auto pfd = open_parent(comps, comps.size() - 1, true, name);
     if (!pfd) return pfd.error();
@@ -838,6 +851,15 @@ private:
     struct stat st;
     bool exists = ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     bool merge = exists && S_ISDIR(st.st_mode) && type == AE_IFDIR && !hardlink;
+    if (exists && cp_ && cp_->no_overwrite_dir_nondir) {
+      bool entry_dir = type == AE_IFDIR && !hardlink;
+      if (S_ISDIR(st.st_mode) && !entry_dir)
+        return make_error(ec::unspecified,
+                          "cannot overwrite directory \"/" + path + "\" with non-directory \"/\"");
+      if (!S_ISDIR(st.st_mode) && entry_dir)
+        return make_error(ec::unspecified,
+                          "cannot overwrite non-directory \"/" + path + "\" with directory \"/\"");
+    }
     if (exists && async) // it may be a directory tasks are writing into
       if (auto err = pool_.barrier()) return err;
     if (exists && !merge) {
@@ -891,12 +913,12 @@ private:
     for (std::size_t i = 0; i < n; ++i) {
       if (i) prefix += '/';
       prefix += comps[i];
-      unique_fd next{open_beneath(rootfd_, prefix, O_PATH | O_DIRECTORY)};
+      unique_fd next{open_beneath(rootfd_, prefix, O_PATH | O_DIRECTORY, true, in_root())};
       if (!next && errno == ENOENT && create) {
         if (::mkdirat(cur.fd, comps[i].c_str(), 0755) != 0 && errno != EEXIST)
           return sys_error("mkdir " + prefix);
         mark_written(prefix);
-        next = unique_fd{open_beneath(rootfd_, prefix, O_PATH | O_DIRECTORY)};
+        next = unique_fd{open_beneath(rootfd_, prefix, O_PATH | O_DIRECTORY, true, in_root())};
       }
       if (!next) {
         if (errno == EXDEV || errno == ELOOP)
@@ -997,8 +1019,8 @@ private:
       return make_error(ec::invalid_argument, "layer exceeds the path length limit (" +
                                                   std::to_string(limits_.max_path) +
                                                   ") in the hardlink \"" + name + "\"");
-    if (!target.empty() && target[0] == '/') return outside();
-    auto tc = clean_path(target, name);
+    if (!in_root() && !target.empty() && target[0] == '/') return outside();
+    auto tc = clean_path(target, name, in_root());
     if (!tc) return outside();
     if (tc->empty()) return bad_entry(name, "hardlink to the layer root");
     auto tpfd = open_parent(*tc, tc->size() - 1, false, name);
@@ -1101,8 +1123,8 @@ private:
         rref().kind = 2;
       }
     }
-    t.uid = static_cast<uid_t>(archive_entry_uid(e));
-    t.gid = static_cast<gid_t>(archive_entry_gid(e));
+    t.uid = owner(e).first;
+    t.gid = owner(e).second;
     t.mode = static_cast<mode_t>(archive_entry_perm(e) & 07777);
     archive_entry_xattr_reset(e);
     const char* xn;
@@ -1154,8 +1176,7 @@ private:
     bool is_link = type == AE_IFLNK;
     const char* b = base.empty() ? "" : base.c_str();
     int at_flags = AT_SYMLINK_NOFOLLOW | (base.empty() ? AT_EMPTY_PATH : 0);
-    auto uid = static_cast<uid_t>(archive_entry_uid(e));
-    auto gid = static_cast<gid_t>(archive_entry_gid(e));
+    auto [uid, gid] = owner(e);
     int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dfd, b, uid, gid, at_flags);
     if (rc != 0 && (root_ || errno != EPERM)) return sys_error("chown " + name);
     if (!is_link) {
@@ -1197,10 +1218,19 @@ private:
     return {};
   }
 
+  bool in_root() const { return cp_ != nullptr; }
+
+  // The entry's owner, or the one every entry gets (docker cp with copyUIDGID).
+  std::pair<uid_t, gid_t> owner(struct archive_entry* e) const {
+    if (cp_ && cp_->chown) return {cp_->chown->first, cp_->chown->second};
+    return {static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))};
+  }
+
   int rootfd_;
   whiteout_mode mode_;
   const extract_limits& limits_;
   split_recorder* split_;
+  const untar_options* cp_;
   bool root_;
   std::unordered_set<std::string> written_;
   std::vector<std::pair<std::string, times>> dir_times_;
@@ -1208,6 +1238,34 @@ private:
 };
 
 // -- tar writing ----------------------------------------------------------------------------------
+
+} // namespace
+
+bool pseudo_filesystem(int fd) {
+  struct statfs sfs;
+  if (::fstatfs(fd, &sfs) != 0) return false;
+  switch (static_cast<unsigned long>(sfs.f_type)) {
+  case PROC_SUPER_MAGIC:
+  case SYSFS_MAGIC:
+  case CGROUP_SUPER_MAGIC:
+  case CGROUP2_SUPER_MAGIC:
+  case DEVPTS_SUPER_MAGIC:
+  case 0x19800202: // mqueue
+  case SECURITYFS_MAGIC:
+  case DEBUGFS_MAGIC:
+  case TRACEFS_MAGIC:
+  case BPF_FS_MAGIC:
+  case PSTOREFS_MAGIC:
+  case EFIVARFS_MAGIC:
+  case SELINUX_MAGIC:
+  case BINFMTFS_MAGIC:
+    return true;
+  default:
+    return false;
+  }
+}
+
+namespace {
 
 struct write_ctx {
   io::writer out;
@@ -1246,20 +1304,20 @@ public:
     std::sort(names.begin(), names.end());
     caf::error err;
     for (auto& n : names)
-      if ((err = one(::dirfd(d), n, rel.empty() ? n : rel + "/" + n))) break;
+      if ((err = one(::dirfd(d), n, rel.empty() || rel.back() == '/' ? rel + n : rel + "/" + n)))
+        break;
     ::closedir(d);
     return err;
   }
 
-private:
-  struct entry_ptr {
-    struct archive_entry* e = archive_entry_new();
-    ~entry_ptr() {
-      if (e) archive_entry_free(e);
-    }
-  };
-
   caf::error one(int dfd, const std::string& n, const std::string& rel) {
+    struct entry_ptr {
+      struct archive_entry* e = archive_entry_new();
+      ~entry_ptr() {
+        if (e) archive_entry_free(e);
+      }
+    };
+
     if (skip_.count(rel)) return {};
     struct stat st;
     if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -1312,11 +1370,13 @@ private:
     if (S_ISDIR(st.st_mode)) {
       unique_fd sub{::openat(dfd, n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
       if (!sub) return sys_error("open " + rel);
+      if (pseudo_filesystem(sub.fd)) return {}; // a running container's /proc, /sys, ...
       return walk(sub.fd, rel);
     }
     return {};
   }
 
+private:
   caf::error xattrs(int dfd, const std::string& n, const std::string& rel,
                     struct archive_entry* e) {
     auto p = proc_path(dfd, n);
@@ -1355,7 +1415,55 @@ private:
   struct archive_entry_linkresolver* resolver_;
 };
 
+// Open a tar stream (`compressed`: any of libarchive's filters) read through `ctx`.
+caf::error open_tar(archive_reader& r, read_ctx& ctx, bool compressed) {
+  if (!r.a) return make_error(ec::unspecified, "libarchive: out of memory");
+  if (compressed) archive_read_support_filter_all(r.a);
+  archive_read_support_format_tar(r.a);
+  archive_read_support_format_gnutar(r.a);
+  if (archive_read_open(r.a, &ctx, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
+    if (ctx.err) return ctx.err;
+    const char* msg = archive_error_string(r.a);
+    return make_error(ec::invalid_argument,
+                      std::string("invalid layer tar: ") + (msg ? msg : "cannot open"));
+  }
+  return {};
+}
+
+// Every entry of an opened archive through `x`, then its finish.
+caf::error extract_all(struct archive* a, read_ctx& ctx, extractor& x) {
+  while (true) {
+    struct archive_entry* e = nullptr;
+    int rc = archive_read_next_header(a, &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) {
+      if (auto err = x.drain()) return err;
+      if (ctx.err) return ctx.err;
+      const char* msg = archive_error_string(a);
+      return make_error(ec::invalid_argument,
+                        std::string("invalid layer tar: ") + (msg ? msg : "read error"));
+    }
+    if (auto err = x.entry(a, e)) {
+      if (auto perr = x.drain()) return perr;
+      return ctx.err ? ctx.err : err;
+    }
+  }
+  return x.finish();
+}
+
 } // namespace
+
+caf::expected<extract_stats> untar_at(io::reader src, int dirfd, const untar_options& opts) {
+  read_ctx ctx;
+  ctx.src = std::move(src);
+  archive_reader r;
+  // moby's DecompressStream: gzip, bzip2, xz, zstd
+  if (auto err = open_tar(r, ctx, true)) return err;
+  // no whiteouts: the mode only spares the bookkeeping of written paths
+  extractor x{dirfd, whiteout_mode::overlay, opts.limits, nullptr, &opts};
+  if (auto err = extract_all(r.a, ctx, x)) return err;
+  return x.stats;
+}
 
 caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root, whiteout_mode mode,
                                        const extract_limits& limits,
@@ -1368,33 +1476,9 @@ caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root, 
   ctx.src = std::move(src);
   ctx.split = split ? &*split : nullptr;
   archive_reader r;
-  if (!r.a) return make_error(ec::unspecified, "libarchive: out of memory");
-  archive_read_support_format_tar(r.a);
-  archive_read_support_format_gnutar(r.a);
-  if (archive_read_open(r.a, &ctx, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
-    if (ctx.err) return ctx.err;
-    const char* msg = archive_error_string(r.a);
-    return make_error(ec::invalid_argument,
-                      std::string("invalid layer tar: ") + (msg ? msg : "cannot open"));
-  }
+  if (auto err = open_tar(r, ctx, false)) return err;
   extractor x{rootfd.fd, mode, limits, ctx.split};
-  while (true) {
-    struct archive_entry* e = nullptr;
-    int rc = archive_read_next_header(r.a, &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) {
-      if (auto err = x.drain()) return err;
-      if (ctx.err) return ctx.err;
-      const char* msg = archive_error_string(r.a);
-      return make_error(ec::invalid_argument,
-                        std::string("invalid layer tar: ") + (msg ? msg : "read error"));
-    }
-    if (auto err = x.entry(r.a, e)) {
-      if (auto perr = x.drain()) return perr;
-      return ctx.err ? ctx.err : err;
-    }
-  }
-  if (auto err = x.finish()) return err;
+  if (auto err = extract_all(r.a, ctx, x)) return err;
   // Drain what follows the end of the archive: trailing bytes are part of the layer's digest and
   // of its exact tar.
   while (!ctx.eof) {
@@ -1496,10 +1580,9 @@ caf::error rebuild_tar(const std::string& split_path, const std::string& root, i
   return {};
 }
 
-caf::error write_tar(const std::string& root, io::writer out,
-                     const std::vector<std::string>& skip) {
-  unique_fd rootfd{::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
-  if (!rootfd) return sys_error("open " + root);
+// A pax tar stream to `out` with what `fill` writes into it.
+static caf::error tar_stream(io::writer out, const std::vector<std::string>& skip,
+                             const std::function<caf::error(tree_writer&)>& fill) {
   write_ctx ctx{std::move(out), {}};
   struct archive* a = archive_write_new();
   if (!a) return make_error(ec::unspecified, "libarchive: out of memory");
@@ -1514,7 +1597,7 @@ caf::error write_tar(const std::string& root, io::writer out,
     return ctx.err ? ctx.err : make_error(ec::unspecified, "cannot start the tar stream");
   {
     tree_writer w{a, skip};
-    if (auto err = w.walk(rootfd.fd, "")) return ctx.err ? ctx.err : err;
+    if (auto err = fill(w)) return ctx.err ? ctx.err : err;
   }
   if (archive_write_close(a) != ARCHIVE_OK) {
     if (ctx.err) return ctx.err;
@@ -1523,6 +1606,18 @@ caf::error write_tar(const std::string& root, io::writer out,
                       std::string("finishing the tar failed: ") + (msg ? msg : "unknown"));
   }
   return {};
+}
+
+caf::error write_tar(const std::string& root, io::writer out,
+                     const std::vector<std::string>& skip) {
+  unique_fd rootfd{::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  if (!rootfd) return sys_error("open " + root);
+  return tar_stream(std::move(out), skip, [&](tree_writer& w) { return w.walk(rootfd.fd, ""); });
+}
+
+caf::error write_tar_entry(int dirfd, const std::string& name, const std::string& as,
+                           io::writer out) {
+  return tar_stream(std::move(out), {}, [&](tree_writer& w) { return w.one(dirfd, name, as); });
 }
 
 } // namespace berth::graph

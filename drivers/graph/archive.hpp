@@ -9,7 +9,9 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace berth::graph {
@@ -45,6 +47,19 @@ caf::expected<extract_stats> apply_tar(io::reader src, const std::string& root, 
                                        const extract_limits& limits = {},
                                        const std::string& split_path = {});
 
+/// Extraction into a directory of a container (docker cp), as moby's chrooted Untar: every
+/// path resolves as if `dirfd` were the root (`..` stops there, absolute symlinks and hardlink
+/// targets are relative to it, through openat2 RESOLVE_IN_ROOT), no whiteouts, a `.` directory
+/// entry is skipped; the tar may be compressed (gzip, bzip2, xz, zstd).
+struct untar_options {
+  /// Refuse to replace a directory with a non-directory and vice versa (moby's wording).
+  bool no_overwrite_dir_nondir = false;
+  /// Owner of every extracted entry; unset: the tar's uid/gid.
+  std::optional<std::pair<uint32_t, uint32_t>> chown;
+  extract_limits limits;
+};
+caf::expected<extract_stats> untar_at(io::reader src, int dirfd, const untar_options& opts);
+
 /// Rebuild the exact bytes of a layer tar from its tar-split record and the tree the files were
 /// extracted to (for overlay2 the layer's diff dir; for vfs the layer's dir).
 caf::error rebuild_tar(const std::string& split_path, const std::string& root, io::writer out);
@@ -53,5 +68,16 @@ caf::error rebuild_tar(const std::string& split_path, const std::string& root, i
 /// in a stable (sorted) order. Entries whose relative path is in `skip` are left out.
 caf::error write_tar(const std::string& root, io::writer out,
                      const std::vector<std::string>& skip = {});
+
+/// True when `fd` is on a kernel filesystem whose files are no data (proc, sysfs, cgroup,
+/// devpts, mqueue, securityfs, debugfs, tracefs, bpf, pstore, efivarfs, selinuxfs, binfmt_misc).
+bool pseudo_filesystem(int fd);
+
+/// Write entry `name` of directory `dirfd` ("." = dirfd itself), and for a directory its tree,
+/// as a tar whose top entry is called `as` and whose other entries are `as/<relative path>`
+/// (as "/" gives "/", "/etc", ...). Symlinks are never followed; the contents of pseudo
+/// filesystems (proc, sysfs, cgroup, devpts, ...) mounted below are left out.
+caf::error write_tar_entry(int dirfd, const std::string& name, const std::string& as,
+                           io::writer out);
 
 } // namespace berth::graph

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 using namespace berth::it;
@@ -865,6 +866,203 @@ sys.exit(os.waitstatus_to_exitcode(status))
   r = sh(py + "exec -it shell sh", 60s);
   BOOST_TEST(r.exit_code == 5, r.out + r.err);
   BOOST_TEST(contains(r.out, "\r\n42\r\n"), r.out);
+}
+
+// docker cp: files and directories out of and into a running and a stopped container, the
+// tar on stdout and from stdin, a renamed target, errors (404, not a directory, read-only
+// rootfs), the archive events. The running container sees what is copied into its own tmpfs.
+BOOST_AUTO_TEST_CASE(cp_running_and_stopped) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto tmp = d.dir.file("cp");
+  BOOST_REQUIRE(sh("set -e; mkdir -p " + tmp + "/dir/sub " + tmp + "/out; echo hello > " + tmp +
+                   "/f.txt; echo a > " + tmp + "/dir/a; echo b > " + tmp + "/dir/sub/b")
+                    .exit_code == 0);
+  auto r = sh(d.docker("run -d --name cpr --tmpfs /scratch busybox sh -c 'while [ ! -f "
+                       "/scratch/f.txt ]; do sleep 0.1; done; cat /scratch/f.txt; sleep 1000'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("create --name cps busybox cat /tmp/f.txt /tmp/renamed.txt /tmp/dir/sub/b "
+                  "/tmp/stdin.txt"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  for (std::string c : {"cpr", "cps"}) {
+    auto out = tmp + "/out/" + c;
+    r = sh(d.docker("cp " + tmp + "/f.txt " + c + ":/tmp/"));
+    BOOST_TEST(r.exit_code == 0, c + ": " + r.err);
+    r = sh(d.docker("cp " + tmp + "/f.txt " + c + ":/tmp/renamed.txt"));
+    BOOST_TEST(r.exit_code == 0, c + ": " + r.err);
+    r = sh(d.docker("cp " + tmp + "/dir " + c + ":/tmp/"));
+    BOOST_TEST(r.exit_code == 0, c + ": " + r.err);
+    r = sh("tar -C " + tmp + " -c f.txt --transform s/f.txt/stdin.txt/ | " +
+           d.docker("cp - " + c + ":/tmp"));
+    BOOST_TEST(r.exit_code == 0, c + ": " + r.err);
+    // back out: a file, a directory, the tar on stdout
+    r = sh(d.docker("cp " + c + ":/tmp/renamed.txt " + out + "-f.txt") + " && cat " + out +
+           "-f.txt");
+    BOOST_TEST(r.out == "hello\n", c + ": " + r.err);
+    r = sh(d.docker("cp " + c + ":/tmp/dir " + out + "-dir") + " && cat " + out + "-dir/sub/b");
+    BOOST_TEST(r.out == "b\n", c + ": " + r.err);
+    r = sh(d.docker("cp " + c + ":/tmp/dir -") + " | tar t | sort");
+    BOOST_TEST(r.out == "dir/\ndir/a\ndir/sub/\ndir/sub/b\n", c + ": " + r.out + r.err);
+    r = sh(d.docker("cp " + c + ":/tmp/stdin.txt -") + " | tar xO");
+    BOOST_TEST(r.out == "hello\n", c + ": " + r.err);
+    r = sh(d.docker("cp " + c + ":/etc/passwd -") + " | tar t");
+    BOOST_TEST(r.out == "passwd\n", c + ": " + r.err);
+    // errors
+    r = sh(d.docker("cp " + c + ":/nope " + out + "-nope"));
+    BOOST_TEST(contains(r.err, "Could not find the file /nope in container " + c), r.err);
+    r = sh(d.docker("cp " + tmp + "/f.txt " + c + ":/nodir/x"));
+    BOOST_TEST(r.exit_code != 0);
+    auto put = http_unix(d.socket, "PUT", "/v1.41/containers/" + c + "/archive?path=/etc/passwd");
+    BOOST_TEST(put.status == 400);
+    BOOST_TEST(contains(put.body, "extraction point is not a directory"), put.body);
+  }
+  // the running container saw the file in its own tmpfs mount
+  r = sh(d.docker("cp " + tmp + "/f.txt cpr:/scratch/"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  bool seen = false;
+  for (int i = 0; i < 50 && !seen; ++i) {
+    seen = sh(d.docker("logs cpr")).out == "hello\n";
+    if (!seen) std::this_thread::sleep_for(100ms);
+  }
+  BOOST_TEST(seen);
+  // the stopped one sees everything once started
+  r = sh(d.docker("start -a cps"), 30s);
+  BOOST_TEST(r.out == "hello\nhello\nb\nhello\n", r.out + r.err);
+  // a read-only rootfs refuses (403), reading still works
+  BOOST_REQUIRE(sh(d.docker("create --name cpro --read-only busybox true")).exit_code == 0);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpro:/tmp/"));
+  BOOST_TEST(contains(r.err, "container rootfs is marked read-only"), r.err);
+  BOOST_TEST(sh(d.docker("cp cpro:/etc/passwd -") + " | tar t").out == "passwd\n");
+  // bind mounts of a running container: a read-only one refuses (403), a writable one takes the
+  // file even on a read-only rootfs
+  BOOST_REQUIRE(sh("mkdir -p " + tmp + "/ro " + tmp + "/rw").exit_code == 0);
+  r = sh(d.docker("run -d --name cpv --read-only -v " + tmp + "/ro:/ro:ro -v " + tmp +
+                  "/rw:/rw busybox sleep 1000"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/ro/"));
+  BOOST_TEST(contains(r.err, "mounted volume is marked read-only"), r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/rw/") + " && cat " + tmp + "/rw/f.txt");
+  BOOST_TEST(r.out == "hello\n", r.err);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpv:/tmp/"));
+  BOOST_TEST(contains(r.err, "container rootfs is marked read-only"), r.err);
+  // the tar's owner is kept; with -a (copyUIDGID) the container's user, looked up on the host
+  // as moby does (busybox's and Debian's nobody are both 65534)
+  BOOST_REQUIRE(sh(d.docker("create --name cpu -u nobody busybox true")).exit_code == 0);
+  BOOST_REQUIRE(sh("chown 123:456 " + tmp + "/f.txt").exit_code == 0);
+  r = sh(d.docker("cp " + tmp + "/f.txt cpu:/tmp/") + " && " + d.docker("cp cpu:/tmp/f.txt -") +
+         " | tar tv --numeric-owner");
+  BOOST_TEST(contains(r.out, "123/456"), r.out + r.err);
+  r = sh(d.docker("cp -a " + tmp + "/f.txt cpu:/tmp/") + " && " + d.docker("cp cpu:/tmp/f.txt -") +
+         " | tar tv --numeric-owner");
+  BOOST_TEST(contains(r.out, "65534/65534"), r.out + r.err);
+  // raw HTTP: the stat header of HEAD (Go FileMode bits, base64 JSON)
+  auto h = http_unix(d.socket, "HEAD", "/v1.41/containers/cps/archive?path=/tmp/dir");
+  BOOST_TEST(h.status == 200);
+  auto hdr = h.headers["x-docker-container-path-stat"];
+  r = sh("echo " + hdr + " | base64 -d");
+  BOOST_TEST(contains(r.out, "\"name\":\"dir\""), r.out);
+  BOOST_TEST(contains(r.out, "\"mode\":2147484141"), r.out);
+  BOOST_TEST(contains(r.out, "\"linkTarget\":\"\""), r.out);
+  h = http_unix(d.socket, "HEAD", "/v1.41/containers/cps/archive?path=/nope");
+  BOOST_TEST(h.status == 404);
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter container=cps "
+                            "--filter event=archive-path --filter event=extract-to-dir "
+                            "--format '{{.Action}}'"),
+                   20s);
+  BOOST_TEST(contains(events.out, "extract-to-dir\n"), events.out);
+  BOOST_TEST(contains(events.out, "archive-path\n"), events.out);
+}
+
+// docker cp never leaves the container root: hostile symlinks made inside the container (to /,
+// up with .., to /proc/self/root, in the middle of the path) for reading and writing, and a
+// crafted tar (.. entries, absolute names, a symlink then a file under it, a hardlink out),
+// on a running container and once it is stopped.
+BOOST_AUTO_TEST_CASE(cp_hostile_symlinks_and_tars_stay_inside) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto tmp = d.dir.file("cpx");
+  auto probe = "berth-cp-probe-" + std::to_string(::getpid());
+  BOOST_REQUIRE(sh("mkdir -p " + tmp + " && echo probe > " + tmp + "/" + probe).exit_code == 0);
+  auto r = sh(d.docker("run -d --name evil busybox sh -c 'hostname > /etc/hostname; ln -s / "
+                       "/evil; ln -s ../../../../../ /tmp/up; ln -s /proc/self/root /pself; "
+                       "mkdir -p /tmp/x /d; ln -s /evil/etc /d/mid; touch /ready; sleep 1000'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto id = r.out.substr(0, 12);
+  bool ready = false;
+  for (int i = 0; i < 50 && !ready; ++i) {
+    ready = sh(d.docker("cp evil:/ready -") + " >/dev/null").exit_code == 0;
+    if (!ready) std::this_thread::sleep_for(100ms);
+  }
+  BOOST_REQUIRE(ready);
+  auto host_hostname = sh("cat /etc/hostname").out;
+  auto nlink = sh("stat -c %h /etc/passwd").out;
+  // the crafted tar
+  auto tar = tmp + "/crafted.tar";
+  r = sh("python3 - <<'EOF'\n"
+         "import io, tarfile\n"
+         "t = tarfile.open('" +
+         tar +
+         "', 'w', format=tarfile.GNU_FORMAT)\n"
+         "def f(name, data=b'x'):\n"
+         "    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))\n"
+         "def l(name, target, kind=tarfile.SYMTYPE):\n"
+         "    i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)\n"
+         "f('../../../../" +
+         probe +
+         "-1')\n"
+         "f('/" +
+         probe +
+         "-2')\n"
+         "l('lnk', '/')\n"
+         "f('lnk/" +
+         probe +
+         "-3')\n"
+         "l('hostlnk', '../../../../../../../..')\n"
+         "f('hostlnk/" +
+         probe +
+         "-4')\n"
+         "l('hl', '../../../../../../etc/passwd', tarfile.LNKTYPE)\n"
+         "t.close()\n"
+         "EOF");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto host_clean = [&](const std::string& when) {
+    for (auto dir : {"/", "/tmp/", "/etc/"})
+      for (auto suffix : {"", "-1", "-2", "-3", "-4"})
+        BOOST_TEST(sh(std::string{"test -e "} + dir + probe + suffix).exit_code != 0,
+                   when + ": " + dir + probe + suffix + " written on the host");
+    BOOST_TEST(sh("stat -c %h /etc/passwd").out == nlink, when);
+  };
+  for (std::string when : {"running", "stopped"}) {
+    // reading through the symlinks gives the container's file
+    for (auto path : {"/evil/etc/hostname", "/tmp/up/etc/hostname", "/d/mid/hostname"}) {
+      r = sh(d.docker(std::string{"cp evil:"} + path + " -") + " | tar xO");
+      BOOST_TEST(r.out == id + "\n", when + " " + path + ": " + r.out + r.err);
+      BOOST_TEST(r.out != host_hostname);
+    }
+    r = sh(d.docker("cp evil:/pself/etc/hostname -") + " | tar xO");
+    BOOST_TEST((r.out.empty() || r.out == id + "\n"), when + " /pself: " + r.out);
+    // writing through them lands in the container
+    for (auto dst : {"/evil/tmp/", "/tmp/up/tmp/", "/pself/tmp/"}) {
+      sh(d.docker("cp " + tmp + "/" + probe + " evil:" + dst));
+      host_clean(when + " " + dst);
+    }
+    r = sh(d.docker("cp evil:/tmp/" + probe + " -") + " | tar xO");
+    BOOST_TEST(r.out == "probe\n", when + ": " + r.out + r.err);
+    // the crafted tar: everything under the extraction point, the hardlink refused
+    sh(d.docker("cp - evil:/tmp/x") + " < " + tar);
+    host_clean(when + " crafted tar");
+    r = sh(d.docker("cp evil:/tmp/x -") + " | tar t | sort");
+    for (auto n : {"-1", "-2", "-3", "-4"})
+      BOOST_TEST(contains(r.out, "x/" + probe + n + "\n"), when + ": " + r.out + r.err);
+    auto found = sh("find " + d.data_root + " -name '" + probe + "*'").out;
+    std::istringstream lines{found};
+    for (std::string line; std::getline(lines, line);)
+      BOOST_TEST(contains(line, id), when + ": " + line + " outside the container");
+    if (when == "running") BOOST_REQUIRE(sh(d.docker("kill evil")).exit_code == 0);
+    sh(d.docker("wait evil"), 30s);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
