@@ -4,6 +4,7 @@
 # (and min/max) of RUNS copies each way, in ms and MB/s, through the stock docker CLI:
 #   - in:  docker cp FILE C:/tmp/      (HEAD + PUT of a chunked tar, spooled, then extracted)
 #   - out: docker cp C:/tmp/FILE DIR   (GET: the tar streamed as it is read)
+#   - docker export of a busybox container (the whole CLI process)
 # Usage: bench/cp.sh [BUILD_DIR] [SIZE_MB] [RUNS] [STORAGE_DRIVER]
 #   SIZE_MB: the file size (default 100); RUNS: default 5; STORAGE_DRIVER: overlay2 (default) or vfs.
 # Builds nothing; run scripts/build.sh first.
@@ -45,4 +46,15 @@ for i in range(runs):
 print(f"docker cp of a {size_mb} MB file, running container")
 report("host -> container (cp FILE C:/tmp/)", into)
 report("container -> host (cp C:/tmp/FILE .)", out)
+
+# docker export of a busybox container (its merged tree streamed as a tar), median of RUNS
+subprocess.run(docker + ["create", "--name", "exported", "busybox", "true"], check=True,
+               stdout=subprocess.DEVNULL)
+exports = []
+for i in range(runs):
+    t0 = time.perf_counter()
+    tar = subprocess.run(docker + ["export", "exported"], check=True, stdout=subprocess.PIPE).stdout
+    exports.append((time.perf_counter() - t0) * 1000)
+print(f"docker export of busybox ({len(tar)} bytes of tar): median "
+      f"{statistics.median(exports):.1f} ms (min {min(exports):.1f}, max {max(exports):.1f})")
 PY
