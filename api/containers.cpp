@@ -89,34 +89,6 @@ std::string encode_wait(const job_result& r) {
   return boost::json::serialize(o) + "\n";
 }
 
-/// The stdin side of an attach: bytes from the client go to the container actor once the attach
-/// job answered with it; what arrives before is held.
-struct attach_input {
-  std::mutex mu;
-  container_actor target;
-  bool known = false;
-  std::vector<std::string> held;
-
-  void push(std::string data) {
-    std::unique_lock<std::mutex> lk(mu);
-    if (!known) {
-      held.push_back(std::move(data));
-      return;
-    }
-    auto t = target;
-    lk.unlock();
-    caf::anon_send(t, atom::stdin_v, std::move(data));
-  }
-  void set(container_actor t) {
-    std::lock_guard<std::mutex> lk(mu);
-    target = t;
-    known = true;
-    for (auto& d : held)
-      caf::anon_send(t, atom::stdin_v, std::move(d));
-    held.clear();
-  }
-};
-
 // The `path` query parameter of the archive routes; answers 400 when it is missing.
 std::optional<std::string> archive_path_of(const http_request& req, const connection_ptr& conn) {
   auto* p = req.get("path");

@@ -579,13 +579,11 @@ void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
       if (images.status != status_ok || !images.output.match_elements<std::vector<image_info>>())
         return conn->respond(error_response(images.error));
       auto list = images.output.get_as<std::vector<image_info>>(0);
-      run_job(*ctx, job{"containers", {}, {{"size", "1"}}, {}},
-              [conn, list](job_result& res) {
-                answer<std::vector<container_info>>(
-                    conn, res, [&](const std::vector<container_info>& v) {
-                      return encode_df(list, v, wall_clock_nano());
-                    });
-              });
+      run_job(*ctx, job{"containers", {}, {{"size", "1"}}, {}}, [conn, list](job_result& res) {
+        answer<std::vector<container_info>>(conn, res, [&](const std::vector<container_info>& v) {
+          return encode_df(list, v, wall_clock_nano());
+        });
+      });
     });
   });
   r.add("GET", "/_ping", ping);

@@ -627,6 +627,8 @@ struct exec_info {
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, exec_info& x) {
   return f(caf::meta::type_name("berth.exec_info"), x.id, x.container_id, x.config, x.running,
            x.exited, x.exit_code, x.pid);
+}
+
 /// The stat of a path in a container (HEAD/GET /containers/{id}/archive), as moby's
 /// types.ContainerPathStat: mode in Go os.FileMode bits, linkTarget fully resolved in the
 /// container.

@@ -1021,6 +1021,10 @@ caf::result<exec_process> run_exec(container_self self, const std::string& exec_
           rp.deliver(std::move(*r));
         else
           rp.deliver(std::move(r.error()));
+      });
+  return rp;
+}
+
 // docker cp (moby's daemon/archive.go), job container_archive with env op: stat (HEAD), get
 // (GET: the tar goes to the byte sink in the input) or put (PUT: args[1] the spooled body file,
 // or the body in the input). Env: path, noOverwriteDirNonDir, copyUIDGID. The file work runs

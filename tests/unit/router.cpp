@@ -259,15 +259,16 @@ BOOST_AUTO_TEST_CASE(detach_keys) {
   caf::scoped_actor self{sys};
   int detached = 0;
   berth::api::attach_input in{"\x10\x11", [&] { ++detached; }};
-  in.push("ab\x10");   // a partial match is held
-  in.push("c\x10");    // ... and released when the next byte does not follow it
-  in.push("\x11zz");   // the whole sequence: nothing of it, nor after it, goes through
+  in.push("ab\x10"); // a partial match is held
+  in.push("c\x10");  // ... and released when the next byte does not follow it
+  in.push("\x11zz"); // the whole sequence: nothing of it, nor after it, goes through
   in.push("more");
   in.set(caf::actor_cast<caf::actor>(self));
   std::string got;
   for (int i = 0; i < 2; ++i)
     self->receive([&](berth::atom::stdin, std::string& s) { got += s; },
                   caf::after(std::chrono::seconds(5)) >> [] {});
-  BOOST_TEST(got == "ab\x10" "c");
+  BOOST_TEST(got == "ab\x10"
+                    "c");
   BOOST_TEST(detached == 1);
 }
