@@ -290,42 +290,55 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
         return conn->respond(error_response(400, "invalid limit: " + *l));
       }
     }
-    run_job(
-        *ctx, job{"containers", {}, size ? env_t{{"size", "1"}} : env_t{}, {}},
-        [conn, filters, all, size, limit](job_result& res) {
-          answer<std::vector<container_info>>(conn, res, [&](const std::vector<container_info>& v) {
-            auto created_of = [&](const std::string& ref) -> int64_t {
-              for (auto& c : v)
-                if (c.id.rfind(ref, 0) == 0 || c.name == ref || c.name == "/" + ref)
-                  return c.created_nano;
-              return -1;
-            };
-            int64_t before = -1, since = -1;
-            if (auto it = filters.find("before"); it != filters.end() && !it->second.empty())
-              before = created_of(*it->second.begin());
-            if (auto it = filters.find("since"); it != filters.end() && !it->second.empty())
-              since = created_of(*it->second.begin());
-            bool every = all || limit > 0 || filters.count("status") || filters.count("exited");
-            auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-            std::string out = "[";
-            int64_t n = 0;
-            for (auto& c : v) {
-              bool up = c.state.status == container_status::running ||
-                        c.state.status == container_status::paused ||
-                        c.state.status == container_status::restarting;
-              if (!every && !up) continue;
-              if (before >= 0 && c.created_nano >= before) continue;
-              if (since >= 0 && c.created_nano <= since) continue;
-              if (!matches(c, filters)) continue;
-              if (n++ > 0) out += ",";
-              out += encode_summary(c, size, now);
-              if (limit > 0 && n >= limit) break;
-            }
-            return out + "]";
-          });
-        });
+    auto list = [ctx, conn, filters, all, size, limit](std::map<std::string, int64_t> image_sizes) {
+      run_job(*ctx, job{"containers", {}, size ? env_t{{"size", "1"}} : env_t{}, {}},
+              [conn, filters, all, size, limit, image_sizes](job_result& res) {
+                answer<std::vector<container_info>>(conn, res, [&](std::vector<container_info> v) {
+                  for (auto& c : v) // SizeRootFs: the read-write layer and the image's
+                    if (auto it = image_sizes.find(c.image_id); it != image_sizes.end())
+                      c.size_root_fs = std::max<int64_t>(0, c.size_rw) + it->second;
+                  auto created_of = [&](const std::string& ref) -> int64_t {
+                    for (auto& c : v)
+                      if (c.id.rfind(ref, 0) == 0 || c.name == ref || c.name == "/" + ref)
+                        return c.created_nano;
+                    return -1;
+                  };
+                  int64_t before = -1, since = -1;
+                  if (auto it = filters.find("before"); it != filters.end() && !it->second.empty())
+                    before = created_of(*it->second.begin());
+                  if (auto it = filters.find("since"); it != filters.end() && !it->second.empty())
+                    since = created_of(*it->second.begin());
+                  bool every =
+                      all || limit > 0 || filters.count("status") || filters.count("exited");
+                  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+                  std::string out = "[";
+                  int64_t n = 0;
+                  for (auto& c : v) {
+                    bool up = c.state.status == container_status::running ||
+                              c.state.status == container_status::paused ||
+                              c.state.status == container_status::restarting;
+                    if (!every && !up) continue;
+                    if (before >= 0 && c.created_nano >= before) continue;
+                    if (since >= 0 && c.created_nano <= since) continue;
+                    if (!matches(c, filters)) continue;
+                    if (n++ > 0) out += ",";
+                    out += encode_summary(c, size, now);
+                    if (limit > 0 && n >= limit) break;
+                  }
+                  return out + "]";
+                });
+              });
+    };
+    if (!size) return list({});
+    run_job(*ctx, job{"images", {}, {{"all", "1"}}, {}}, [list](job_result& images) {
+      std::map<std::string, int64_t> sizes;
+      if (images.status == status_ok && images.output.match_elements<std::vector<image_info>>())
+        for (auto& img : images.output.get_as<std::vector<image_info>>(0))
+          sizes[img.id] = img.size;
+      list(std::move(sizes));
+    });
   });
 
   r.add("GET", "/containers/{id}/json", [ctx](http_request& req, const connection_ptr& conn) {

@@ -836,7 +836,7 @@ BOOST_AUTO_TEST_CASE(interactive_shells_under_a_pty) {
   if (!is_root()) return;
   busybox_daemon b;
   auto& d = b.d;
-  d.dir.write("pty.py", R"(import os, pty, select, sys, time
+  d.dir.write("drive_tty.py", R"(import os, pty, select, sys, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
@@ -858,7 +858,7 @@ _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 )");
-  auto py = "python3 " + d.dir.file("pty.py") + " docker -H unix://" + d.socket + " ";
+  auto py = "python3 " + d.dir.file("drive_tty.py") + " docker -H unix://" + d.socket + " ";
   auto r = sh(py + "run --rm -it busybox sh", 60s);
   BOOST_TEST(r.exit_code == 5, r.out + r.err);
   BOOST_TEST(contains(r.out, "\r\n42\r\n"), r.out);

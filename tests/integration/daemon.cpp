@@ -128,9 +128,9 @@ BOOST_AUTO_TEST_CASE(routing_errors_are_json) {
   BOOST_TEST(too_new.status == 400);
   BOOST_TEST(contains(too_new.body,
                       "client version 1.99 is too new. Maximum supported API version is 1.41"));
-  auto not_built = http_unix(d.socket, "GET", "/v1.41/containers/x/stats");
+  auto not_built = http_unix(d.socket, "GET", "/v1.41/swarm");
   BOOST_TEST(not_built.status == 501);
-  BOOST_TEST(contains(not_built.body, "GET /containers/{id}/stats"));
+  BOOST_TEST(contains(not_built.body, "GET /swarm"));
   auto old = http_unix(d.socket, "GET", "/v1.24/version");
   BOOST_TEST(old.status == 200);
   auto plain = http_unix(d.socket, "GET", "/version");
