@@ -34,7 +34,7 @@ bench_cleanup() {
 
 bench_import_busybox() {
   local root=$tmp/rootfs
-  mkdir -p "$root/bin" "$root/etc"
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp"
   cp /bin/busybox "$root/bin/busybox"
   chroot "$root" /bin/busybox --install -s /bin
   tar -C "$root" -c . | "${docker[@]}" import - busybox:latest >/dev/null
