@@ -19,27 +19,11 @@ exec_driver=${3:-native}
 bench_start "$build" -e "$exec_driver"
 bench_import_busybox
 
-python3 - "$sock" "$runs" "$pid" "${docker[*]}" <<'PY'
-import http.client, json, socket, statistics, subprocess, sys, threading, time
+PYTHONPATH="$top/bench" python3 - "$sock" "$runs" "$pid" "${docker[*]}" <<'PY'
+import subprocess, sys, threading, time
+from benchlib import Conn, call, report
 
 sock, runs, pid, docker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split()
-
-class Conn(http.client.HTTPConnection):
-    def __init__(self):
-        super().__init__("localhost")
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(sock)
-
-def call(c, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    c.request(method, "/v1.41" + path, body=data,
-              headers={"Content-Type": "application/json"} if data else {})
-    r = c.getresponse()
-    out = r.read()
-    if r.status >= 300:
-        raise RuntimeError(f"{method} {path}: {r.status} {out!r}")
-    return json.loads(out) if out else None
 
 PHASES = ("create", "start", "wait", "delete")
 
@@ -59,14 +43,7 @@ def lifecycle(c, cmd=("true",), times=None):
         for i, name in enumerate(PHASES):
             times.setdefault(name, []).append((marks[i + 1] - marks[i]) * 1000)
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-def report(name, xs):
-    print(f"{name}: median {statistics.median(xs):.1f} ms, p95 {pct(xs, 95):.1f} ms (n={len(xs)})")
-
-c = Conn()
+c = Conn(sock)
 lifecycle(c)  # warm up
 api, phases = [], {}
 for _ in range(runs):
@@ -87,7 +64,7 @@ report("docker run --rm busybox true (CLI process)", cli)
 total, workers = 200, 20
 errors = []
 def worker(n):
-    wc = Conn()
+    wc = Conn(sock)
     try:
         for _ in range(n):
             lifecycle(wc)

@@ -17,8 +17,9 @@ bench_start "$build" -e "$exec_driver"
 bench_import_busybox
 cid=$("${docker[@]}" run -d --network none busybox sleep 100000)
 
-python3 - "$sock" "$runs" "$cid" "${docker[*]}" <<'PY'
-import json, socket, statistics, subprocess, sys, time
+PYTHONPATH="$top/bench" python3 - "$sock" "$runs" "$cid" "${docker[*]}" <<'PY'
+import json, socket, subprocess, sys, time
+from benchlib import report
 
 sock, runs, cid, docker = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split()
 
@@ -52,13 +53,6 @@ def exec_once(cmd):
     info = json.loads(body)
     assert st == 200 and info["ExitCode"] == 0 and not info["Running"], info
     return out
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-def report(name, xs):
-    print(f"{name}: median {statistics.median(xs):.1f} ms, p95 {pct(xs, 95):.1f} ms (n={len(xs)})")
 
 exec_once(["true"])  # warm up
 for name, cmd in (("exec true (API: create, start hijacked, inspect)", ["true"]),

@@ -18,36 +18,17 @@ exec_driver=${3:-native}
 bench_start "$build" -e "$exec_driver"
 bench_import_busybox
 
-python3 - "$sock" "$requests" "${docker[*]}" <<'PY'
-import http.client, json, socket, statistics, subprocess, sys, threading, time
+PYTHONPATH="$top/bench" python3 - "$sock" "$requests" "${docker[*]}" <<'PY'
+import statistics, subprocess, sys, threading, time
+from benchlib import Conn, call, pct
+from benchlib import report as report_ms
+
+def report(name, xs):
+    report_ms(name, xs, 2)
 
 sock, requests, docker = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 
-class Conn(http.client.HTTPConnection):
-    def __init__(self):
-        super().__init__("localhost")
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(sock)
-
-def call(c, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    c.request(method, "/v1.41" + path, body=data,
-              headers={"Content-Type": "application/json"} if data else {})
-    r = c.getresponse()
-    out = r.read()
-    if r.status >= 300:
-        raise RuntimeError(f"{method} {path}: {r.status} {out!r}")
-    return json.loads(out) if out else None
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-def report(name, xs):
-    print(f"{name}: median {statistics.median(xs):.2f} ms, p95 {pct(xs, 95):.2f} ms (n={len(xs)})")
-
-c = Conn()
+c = Conn(sock)
 n = 100
 ids = []
 for _ in range(n):
@@ -77,7 +58,7 @@ two = []
 lock = threading.Lock()
 errors = []
 def worker(k):
-    wc = Conn()
+    wc = Conn(sock)
     try:
         for i in range(k, requests, workers):
             t = time.perf_counter()
