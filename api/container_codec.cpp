@@ -1601,6 +1601,10 @@ json::object encode_network_settings(const container_info& c) {
 
 } // namespace
 
+std::string encode_config_json(const container_info& c) {
+  return json::serialize(encode_config(c));
+}
+
 std::string encode_inspect(const container_info& c, bool size) {
   json::object o;
   o["Id"] = c.id;

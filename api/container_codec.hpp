@@ -46,6 +46,9 @@ caf::expected<std::string> validate_name(const std::string& name);
 /// ExecIDs, HostConfig{...}, GraphDriver{Data, Name}, [SizeRw, SizeRootFs when size],
 /// Mounts, Config{...}, NetworkSettings{...}.
 std::string encode_inspect(const container_info& c, bool size);
+/// The container's Config as GET /containers/{id}/json shows it (docker commit's
+/// container_config).
+std::string encode_config_json(const container_info& c);
 
 /// One element of GET /containers/json: Id, Names ["/n"], Image, ImageID, Command, Created
 /// (int64 seconds), Ports, [SizeRw, SizeRootFs when size], Labels, State, Status, HostConfig

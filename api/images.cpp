@@ -3,6 +3,7 @@
 
 #include "actors/images/store.hpp"
 #include "actors/log.hpp"
+#include "api/container_codec.hpp"
 
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
@@ -348,6 +349,38 @@ void import(const std::shared_ptr<api_context>& ctx, http_request& req,
   });
 }
 
+/// docker commit: POST /commit?container=&repo=&tag=&comment=&author=&changes=...&pause=; the
+/// optional body is a container Config the changes start from. The container's Config, as
+/// inspect shows it, goes along: the image's container_config and the base of its config.
+void commit(const std::shared_ptr<api_context>& ctx, http_request& req,
+            const connection_ptr& conn) {
+  auto value = [&](const char* k) { return req.get(k) ? *req.get(k) : std::string{}; };
+  std::map<std::string, std::string> env{{"pause", query_bool(req, "pause", true) ? "1" : "0"}};
+  auto body = req.body;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) body.clear();
+  job j{"container_commit",
+        {value("container"), value("repo"), value("tag"), value("comment"), value("author")},
+        std::move(env),
+        caf::make_message(req.get_all("changes"), std::move(body))};
+  run_job(*ctx, job{"container_inspect", {value("container")}, {}, {}},
+          [ctx, conn, j = std::move(j)](job_result& res) mutable {
+            if (res.status != status_ok || !res.output.match_elements<container_info>())
+              return conn->respond(error_response(res.error));
+            auto& info = res.output.get_as<container_info>(0);
+            j.args[0] = info.id;
+            j.input = caf::make_message(j.input.get_as<std::vector<std::string>>(0),
+                                        j.input.get_as<std::string>(1), encode_config_json(info));
+            run_job(*ctx, std::move(j), [conn](job_result& res) {
+              if (res.status != status_ok) return conn->respond(error_response(res.error));
+              json::object o;
+              o["Id"] = res.output.match_elements<std::string, std::string>()
+                            ? res.output.get_as<std::string>(0)
+                            : std::string{};
+              conn->respond(json_response(201, json::serialize(o)));
+            });
+          });
+}
+
 } // namespace
 
 // -- routes ---------------------------------------------------------------------------------------
@@ -358,6 +391,8 @@ void add_image_routes(router& r, std::shared_ptr<api_context> ctx) {
     if (req.get("fromSrc")) return import(ctx, req, conn);
     conn->respond(error_response(400, "fromImage or fromSrc is required"));
   });
+  r.add("POST", "/commit",
+        [ctx](http_request& req, const connection_ptr& conn) { commit(ctx, req, conn); });
   r.add("GET", "/images/json", [ctx](http_request& req, const connection_ptr& conn) {
     auto filters = filters_of(req);
     if (!filters) return conn->respond(error_response(filters.error()));

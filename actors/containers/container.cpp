@@ -1124,6 +1124,68 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   return rp;
 }
 
+/// docker commit: the image store makes the image of the read-write layer; a running container
+/// is frozen meanwhile unless env pause is "0" (moby's commit, without the pause events).
+/// args: container, repo, tag, comment, author; input: the changes, the request's config JSON and
+/// the container's Config JSON (as the image store's image_commit takes them).
+caf::result<job_result> commit_job(container_self self, job& j) {
+  auto& st = self->state;
+  auto& s = st.info.state;
+  if (s.status == container_status::dead)
+    return fail(
+        make_error(ec::conflict, "You cannot commit container " + st.info.id + " which is Dead"));
+  auto arg = [&](std::size_t i) { return i < j.args.size() ? j.args[i] : std::string{}; };
+  job store_job{"image_commit",
+                {st.info.id, st.info.rw_layer, st.info.image_id, arg(1), arg(2), arg(3), arg(4)},
+                {},
+                j.input};
+  bool freeze = j.getenv("pause", "1") == "1" && s.status == container_status::running && st.proc &&
+                st.proc->cgroup;
+  auto proc = freeze ? st.proc : nullptr;
+  auto rp = self->make_response_promise<job_result>();
+  auto thaw = [proc] {
+    if (proc)
+      if (auto err = proc->cgroup->thaw())
+        BLOG(warn, "container") << "commit: thaw: " << error_message(err);
+  };
+  auto comment = arg(3);
+  auto commit = [self, rp, store_job, thaw, comment]() mutable {
+    self->request(self->state.deps->images, caf::infinite, store_job)
+        .then(
+            [self, rp, thaw, comment](job_result& r) mutable {
+              thaw();
+              if (r.status == status_ok && r.output.match_elements<std::string, std::string>())
+                publish(self, "commit",
+                        {{"comment", comment},
+                         {"imageID", r.output.get_as<std::string>(0)},
+                         {"imageRef", r.output.get_as<std::string>(1)}});
+              rp.deliver(std::move(r));
+            },
+            [rp, thaw](caf::error& err) mutable {
+              thaw();
+              rp.deliver(fail(std::move(err)));
+            });
+  };
+  if (!proc) {
+    commit();
+    return rp;
+  }
+  run_detached<bool>(
+      self,
+      [proc]() -> caf::expected<bool> {
+        if (auto err = proc->cgroup->freeze()) return err;
+        return true;
+      },
+      [rp, commit](caf::expected<bool>& r) mutable {
+        if (!r) {
+          rp.deliver(fail(r.error()));
+          return;
+        }
+        commit();
+      });
+  return rp;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -1157,6 +1219,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
     return ok();
   }
   if (j.name == "container_archive") return archive_job(self, j);
+  if (j.name == "container_commit") return commit_job(self, j);
   if (j.name == "container_top") { // ps on the host, the rows of the container's cgroup
     if (s.status == container_status::restarting)
       return fail(make_error(ec::conflict, "Container " + st.info.id +

@@ -45,6 +45,7 @@ struct container_deps {
   std::shared_ptr<exec::driver> exec;
   std::shared_ptr<exec::reactor> reactor;
   events_actor events;
+  image_store_actor images;             // docker commit
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;
   bool init = false;                        // daemon default for --init

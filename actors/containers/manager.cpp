@@ -104,7 +104,8 @@ const std::vector<std::string>& container_jobs() {
       "container_kill",    "container_wait",        "container_delete", "container_attach",
       "container_resize",  "container_logs",        "container_pause",  "container_unpause",
       "container_changes", "container_rename",      "container_export", "container_top",
-      "container_update",  "container_exec_create", "container_stats",  "container_archive"};
+      "container_update",  "container_exec_create", "container_stats",  "container_archive",
+      "container_commit"};
   return jobs;
 }
 
@@ -567,6 +568,7 @@ std::string generate_name() {
 caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system& sys,
                                                                container_manager_options opts) {
   auto engine = opts.engine;
+  if (opts.deps) opts.deps->images = opts.images;
   auto mgr = sys.spawn(manager_behavior, std::move(opts));
   std::vector<std::string> jobs{"container_create", "containers", "container_count",
                                 "container_prune",  "exec_start", "exec_inspect",

@@ -1,6 +1,7 @@
 // The image store actor (see store.hpp for the on-disk layout).
 #include "actors/images/store.hpp"
 
+#include "actors/engine.hpp"
 #include "actors/images/tarexport.hpp"
 #include "actors/jobs.hpp"
 #include "actors/log.hpp"
@@ -20,6 +21,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <deque>
 #include <fnmatch.h>
 #include <set>
+#include <thread>
 
 namespace berth {
 
@@ -1317,7 +1320,7 @@ record_loaded(store_state& st, std::vector<loaded_image>& imgs, const std::strin
         rec.last_tag_time_nano = now_nano();
     }
     if (auto err = save_image_meta(st, rec)) return err;
-    publish(st, action, id, {{"name", id}});
+    if (!action.empty()) publish(st, action, id, {{"name", id}});
     ids.push_back(id);
   }
   if (auto err = save_repositories(st)) return err;
@@ -1491,6 +1494,136 @@ caf::result<job_result> import_job(store_pointer self, job& j) {
           return;
         }
         rp.deliver(job_result{status_ok, {}, caf::make_message(ids->front())});
+      });
+  return rp;
+}
+
+/// The diff of read-write layer `rw` applied as a new layer `cache` on `parent_cache`, the tar
+/// streamed from a thread through a socket pair (no temp file). Returns the diff ID and size.
+caf::expected<std::pair<std::string, int64_t>> apply_diff(graph::driver& drv, const std::string& rw,
+                                                          const std::vector<graph::change>& changes,
+                                                          const std::string& cache,
+                                                          const std::string& parent_cache) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return io::sys_error("socketpair");
+  io::unique_fd rd{sv[0]};
+  io::unique_fd wr{sv[1]};
+  caf::error produced;
+  std::thread producer{[&] {
+    produced = drv.diff_tar(rw, changes, [&wr](const char* d, std::size_t n) -> caf::error {
+      while (n > 0) {
+        auto k = ::send(wr.fd, d, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return io::sys_error("write the layer diff");
+        d += k;
+        n -= static_cast<std::size_t>(k);
+      }
+      return {};
+    });
+    ::shutdown(wr.fd, SHUT_WR); // the end of the tar
+  }};
+  io::sha256 hash;
+  auto stats = drv.apply_layer(cache, parent_cache, io::hashing(io::fd_reader(rd.fd), hash));
+  ::shutdown(rd.fd, SHUT_RDWR); // a producer still writing (after a failure) stops
+  producer.join();
+  if (produced || !stats) {
+    if (stats) drv.remove(cache);
+    return produced ? produced : stats.error();
+  }
+  return std::make_pair(hash.digest(), static_cast<int64_t>(stats->bytes));
+}
+
+caf::result<job_result> commit_job(store_pointer self, job& j) {
+  // args: container ID, read-write layer, image ID, repo, tag, comment, author;
+  // input: the changes, the request's config JSON, the container's Config JSON
+  auto arg = [&](std::size_t i) { return i < j.args.size() ? j.args[i] : std::string{}; };
+  auto& st = self->state;
+  if (!j.input.match_elements<std::vector<std::string>, std::string, std::string>())
+    return job_result{status_err, make_error(ec::invalid_argument, "commit: no config"), {}};
+  auto cc = j.input.get_as<std::string>(2);
+  auto user = images::apply_changes(j.input.get_as<std::string>(1),
+                                    j.input.get_as<std::vector<std::string>>(0));
+  if (!user) return job_result{status_err, user.error(), {}};
+  std::string tag_ref;
+  if (!arg(3).empty()) {
+    auto ref = registry::parse_reference(arg(3) + (arg(4).empty() ? "" : ":" + arg(4)));
+    if (!ref) return job_result{status_err, ref.error(), {}};
+    if (!ref->digest.empty())
+      return job_result{
+          status_err, make_error(ec::invalid_argument, "cannot commit to digest reference"), {}};
+    tag_ref = registry::with_default_tag(*ref).str();
+  }
+  auto parent = st.images.find(arg(2));
+  if (parent == st.images.end())
+    return job_result{status_err, make_error(ec::not_found, "No such image: " + arg(2)), {}};
+  auto parent_id = parent->first;
+  auto parent_config = parent->second.config;
+  auto diff_ids = parent->second.facts.diff_ids;
+  std::string parent_cache;
+  if (!parent->second.chain.empty())
+    if (auto l = st.layers.find(parent->second.chain.back()); l != st.layers.end())
+      parent_cache = l->second.cache_id;
+  images::commit_info info;
+  info.container_id = arg(0);
+  info.comment = arg(5);
+  info.author = arg(6);
+  info.docker_version = version_string();
+  info.now_unix_nano = now_nano();
+  auto drv = st.opts.driver;
+  auto rw = arg(1);
+  auto rp = self->make_response_promise<job_result>();
+  run_detached<std::vector<loaded_image>>(
+      self,
+      [drv, rw, parent_cache, parent_config, user = *user, cc, info, diff_ids,
+       tag_ref]() mutable -> caf::expected<std::vector<loaded_image>> {
+        auto changes = drv->changes(rw);
+        if (!changes) return changes.error();
+        loaded_image img;
+        if (!changes->empty()) { // moby's empty layer (no change) adds no diff ID
+          auto cache = io::random_hex();
+          auto diff = apply_diff(*drv, rw, *changes, cache, parent_cache);
+          if (!diff) return diff.error();
+          info.diff_id = diff->first;
+          auto parent_chain = chain_ids(diff_ids);
+          diff_ids.push_back(diff->first);
+          img.layers.push_back(stored_layer{chain_ids(diff_ids).back(), diff->first,
+                                            parent_chain.empty() ? "" : parent_chain.back(), cache,
+                                            diff->second});
+        }
+        auto config = images::commit_config(parent_config, user, cc, info);
+        if (!config) {
+          for (auto& l : img.layers)
+            drv->remove(l.cache_id);
+          return config.error();
+        }
+        img.config = std::move(*config);
+        if (!tag_ref.empty()) img.repo_tags.push_back(tag_ref);
+        return std::vector<loaded_image>{std::move(img)};
+      },
+      [self, rp, parent_id, tag_ref](caf::expected<std::vector<loaded_image>>& r) mutable {
+        if (!r) {
+          rp.deliver(job_result{status_err, r.error(), {}});
+          return;
+        }
+        auto& st = self->state;
+        auto ids = record_loaded(st, *r, "");
+        if (!ids) {
+          rp.deliver(job_result{status_err, ids.error(), {}});
+          return;
+        }
+        auto& id = ids->front();
+        if (auto it = st.images.find(id); it != st.images.end() && it->second.parent.empty()) {
+          it->second.parent = parent_id; // docker history and rmi know the child
+          if (auto err = save_image_meta(st, it->second))
+            BLOG(error, "image-store") << error_message(err);
+        }
+        std::string familiar;
+        if (auto ref = registry::parse_reference(tag_ref); ref && !tag_ref.empty()) {
+          familiar = ref->familiar();
+          publish(st, "tag", id, {{"name", familiar}});
+        }
+        rp.deliver(job_result{status_ok, {}, caf::make_message(id, familiar)});
       });
   return rp;
 }
@@ -1700,6 +1833,7 @@ image_store_actor::behavior_type store_impl(store_pointer self) {
         if (j.name == "image_save") return save_job(self, j);
         if (j.name == "image_load") return load_job(self, j);
         if (j.name == "image_import") return import_job(self, j);
+        if (j.name == "image_commit") return commit_job(self, j);
         return job_result{status_not_found, make_error(ec::command_not_found, j.name), {}};
       },
   };

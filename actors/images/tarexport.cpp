@@ -646,4 +646,110 @@ std::string import_config(const std::string& arch, const std::string& diff_id,
   return json::serialize(img);
 }
 
+// -- commit ---------------------------------------------------------------------------------------
+
+namespace {
+
+bool empty_value(const json::value* v) {
+  return v == nullptr || v->is_null() || (v->is_array() && v->get_array().empty()) ||
+         (v->is_object() && v->get_object().empty()) || (v->is_string() && v->get_string().empty());
+}
+
+std::string_view env_key(const json::value& e) {
+  if (!e.is_string()) return {};
+  std::string_view s = e.get_string();
+  return s.substr(0, s.find('='));
+}
+
+} // namespace
+
+caf::expected<std::string> commit_config(const std::string& parent_config,
+                                         const std::string& user_config,
+                                         const std::string& container_config,
+                                         const commit_info& info) {
+  json::error_code jec;
+  auto parent = json::parse(parent_config, jec);
+  if (jec || !parent.is_object()) return bad("the image's config is not JSON");
+  auto& pobj = parent.get_object();
+  json::object user;
+  if (!trim(user_config).empty()) {
+    auto v = json::parse(user_config, jec);
+    if (jec || !(v.is_object() || v.is_null())) return bad("invalid config JSON");
+    if (v.is_object()) user = std::move(v.get_object());
+  }
+  auto fv = json::parse(container_config, jec);
+  if (jec || !fv.is_object()) return bad("the container's config is not JSON");
+  auto from = std::move(fv.get_object());
+  for (const char* k : {"Labels", "ExposedPorts", "Volumes"})
+    if (auto* v = from.if_contains(k); v && !v->is_object()) from.erase(k);
+  // moby's daemon/commit.go merge(): what the changes set wins, the container gives the rest
+  json::object cfg = empty_container_config();
+  for (auto& [k, v] : user)
+    cfg[k] = v;
+  for (const char* k : {"User", "WorkingDir", "StopSignal"})
+    if (empty_value(cfg.if_contains(k)) && !empty_value(from.if_contains(k))) cfg[k] = from[k];
+  for (const char* k : {"ExposedPorts", "Volumes"}) {
+    if (empty_value(from.if_contains(k))) continue;
+    if (empty_value(cfg.if_contains(k))) cfg[k] = json::object{};
+    auto& mine = cfg[k].get_object();
+    for (auto& [key, v] : from[k].get_object())
+      if (!mine.contains(key)) mine[key] = v;
+  }
+  if (empty_value(cfg.if_contains("Env"))) {
+    cfg["Env"] = from["Env"];
+  } else if (cfg["Env"].is_array() && from["Env"].is_array()) {
+    auto& env = cfg["Env"].get_array();
+    json::array add;
+    for (auto& e : from["Env"].get_array())
+      if (std::none_of(env.begin(), env.end(),
+                       [&](const json::value& u) { return env_key(u) == env_key(e); }))
+        add.push_back(e);
+    for (auto& e : add)
+      env.push_back(e);
+  }
+  if (!cfg["Labels"].is_object()) cfg["Labels"] = json::object{};
+  if (auto* labels = from.if_contains("Labels"))
+    for (auto& [k, v] : labels->get_object())
+      if (!cfg["Labels"].get_object().contains(k)) cfg["Labels"].get_object()[k] = v;
+  if (empty_value(cfg.if_contains("Entrypoint"))) {
+    if (empty_value(cfg.if_contains("Cmd"))) cfg["Cmd"] = from["Cmd"];
+    if (cfg["Entrypoint"].is_null()) cfg["Entrypoint"] = from["Entrypoint"];
+  }
+
+  auto created = rfc3339_nano(info.now_unix_nano);
+  json::object img;
+  for (const char* k : {"architecture", "variant", "os", "os.version"})
+    if (auto* v = pobj.if_contains(k)) img[k] = *v;
+  if (!img.contains("architecture")) img["architecture"] = "amd64";
+  if (!img.contains("os")) img["os"] = "linux";
+  if (!info.author.empty()) img["author"] = info.author;
+  if (!info.comment.empty()) img["comment"] = info.comment;
+  img["config"] = std::move(cfg);
+  img["container"] = info.container_id;
+  img["container_config"] = std::move(from);
+  img["created"] = created;
+  img["docker_version"] = info.docker_version;
+  json::array history;
+  if (auto* h = pobj.if_contains("history"); h && h->is_array()) history = h->get_array();
+  json::object entry{{"created", created}};
+  if (!info.author.empty()) entry["author"] = info.author;
+  std::string created_by;
+  if (auto* cmd = img["container_config"].get_object().if_contains("Cmd"); cmd && cmd->is_array())
+    for (auto& a : cmd->get_array())
+      if (a.is_string())
+        created_by += (created_by.empty() ? "" : " ") + std::string{a.get_string()};
+  entry["created_by"] = created_by;
+  if (!info.comment.empty()) entry["comment"] = info.comment;
+  if (info.diff_id.empty()) entry["empty_layer"] = true;
+  history.push_back(std::move(entry));
+  img["history"] = std::move(history);
+  json::array diff_ids;
+  if (auto* r = pobj.if_contains("rootfs"); r && r->is_object())
+    if (auto* d = r->get_object().if_contains("diff_ids"); d && d->is_array())
+      diff_ids = d->get_array();
+  if (!info.diff_id.empty()) diff_ids.emplace_back(info.diff_id);
+  img["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", std::move(diff_ids)}};
+  return json::serialize(img);
+}
+
 } // namespace berth::images

@@ -63,4 +63,25 @@ std::string import_config(const std::string& arch, const std::string& diff_id,
 /// Go's time.RFC3339Nano rendering of a UTC instant ("2021-01-02T03:04:05.5Z").
 std::string rfc3339_nano(int64_t unix_nano);
 
+/// What docker commit records beside the configs.
+struct commit_info {
+  std::string container_id;
+  std::string comment;
+  std::string author;
+  std::string diff_id; // the new layer's; "" when the read-write layer changed nothing
+  std::string docker_version;
+  int64_t now_unix_nano = 0;
+};
+
+/// The image config of docker commit (moby daemon/commit.go and image.NewChildImage):
+/// `user_config` (the request's config with the `changes` applied, see apply_changes) merged
+/// with `container_config` (the container's Config JSON, as inspect shows it) the way moby's
+/// merge() does it, `container_config` kept as is, the parent's
+/// history plus one entry (created_by: the container's Cmd; `empty_layer` without a diff) and
+/// the parent's diff IDs plus the new one. Fails with ec::invalid_argument on bad JSON.
+caf::expected<std::string> commit_config(const std::string& parent_config,
+                                         const std::string& user_config,
+                                         const std::string& container_config,
+                                         const commit_info& info);
+
 } // namespace berth::images

@@ -15,6 +15,7 @@
 // Payload references are keyed by the offset of their entry's first header, which is also what
 // libarchive reports as the entry's header position; that is how a reference learns its path.
 #include "drivers/graph/archive.hpp"
+#include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
 
 #include "messages/error.hpp"
@@ -40,6 +41,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -1310,14 +1312,8 @@ public:
     return err;
   }
 
-  caf::error one(int dfd, const std::string& n, const std::string& rel) {
-    struct entry_ptr {
-      struct archive_entry* e = archive_entry_new();
-      ~entry_ptr() {
-        if (e) archive_entry_free(e);
-      }
-    };
-
+  // `recurse`: a directory's tree follows its entry.
+  caf::error one(int dfd, const std::string& n, const std::string& rel, bool recurse = true) {
     if (skip_.count(rel)) return {};
     struct stat st;
     if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -1367,7 +1363,7 @@ public:
         left -= static_cast<uint64_t>(k);
       }
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st.st_mode) && recurse) {
       unique_fd sub{::openat(dfd, n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
       if (!sub) return sys_error("open " + rel);
       if (pseudo_filesystem(sub.fd)) return {}; // a running container's /proc, /sys, ...
@@ -1376,7 +1372,27 @@ public:
     return {};
   }
 
+  /// An AUFS-style whiteout: an empty regular file `rel` (".../.wh.<name>"), mode 0, owned by
+  /// root, as moby's archive.ExportChanges writes it.
+  caf::error whiteout(const std::string& rel, int64_t mtime) {
+    entry_ptr ep;
+    archive_entry_set_pathname(ep.e, rel.c_str());
+    archive_entry_set_filetype(ep.e, AE_IFREG);
+    archive_entry_set_perm(ep.e, 0);
+    archive_entry_set_size(ep.e, 0);
+    archive_entry_set_mtime(ep.e, mtime, 0);
+    if (archive_write_header(a_, ep.e) < ARCHIVE_WARN) return write_error(rel);
+    return {};
+  }
+
 private:
+  struct entry_ptr {
+    struct archive_entry* e = archive_entry_new();
+    ~entry_ptr() {
+      if (e) archive_entry_free(e);
+    }
+  };
+
   caf::error xattrs(int dfd, const std::string& n, const std::string& rel,
                     struct archive_entry* e) {
     auto p = proc_path(dfd, n);
@@ -1618,6 +1634,34 @@ caf::error write_tar(const std::string& root, io::writer out,
 caf::error write_tar_entry(int dirfd, const std::string& name, const std::string& as,
                            io::writer out) {
   return tar_stream(std::move(out), {}, [&](tree_writer& w) { return w.one(dirfd, name, as); });
+}
+
+caf::error write_changes_tar(const std::string& root, const std::vector<change>& changes,
+                             io::writer out) {
+  unique_fd rootfd{::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  if (!rootfd) return sys_error("open " + root);
+  auto now = static_cast<int64_t>(::time(nullptr));
+  return tar_stream(std::move(out), {}, [&](tree_writer& w) -> caf::error {
+    for (auto& c : changes) {
+      auto start = c.path.find_first_not_of('/');
+      if (start == std::string::npos) continue;
+      auto rel = c.path.substr(start);
+      auto slash = rel.rfind('/');
+      auto dir = slash == std::string::npos ? std::string{} : rel.substr(0, slash);
+      auto base = slash == std::string::npos ? rel : rel.substr(slash + 1);
+      if (c.kind == 2) {
+        if (auto err = w.whiteout((dir.empty() ? "" : dir + "/") + ".wh." + base, now)) return err;
+        continue;
+      }
+      unique_fd sub{open_beneath(rootfd.fd, dir, O_PATH | O_DIRECTORY)};
+      if (!sub) {
+        if (errno == ENOENT) continue; // gone meanwhile
+        return sys_error("open " + (dir.empty() ? std::string{"/"} : dir));
+      }
+      if (auto err = w.one(sub.fd, base, rel, false)) return err;
+    }
+    return {};
+  });
 }
 
 } // namespace berth::graph

@@ -16,6 +16,8 @@
 
 namespace berth::graph {
 
+struct change;
+
 /// How OCI whiteouts in a layer tar are applied.
 enum class whiteout_mode {
   overlay, // `.wh.x` -> char device 0/0 named x; `.wh..wh..opq` -> trusted.overlay.opaque=y
@@ -79,5 +81,12 @@ bool pseudo_filesystem(int fd);
 /// filesystems (proc, sysfs, cgroup, devpts, ...) mounted below are left out.
 caf::error write_tar_entry(int dirfd, const std::string& name, const std::string& as,
                            io::writer out);
+
+/// A layer tar of `changes` (sorted by path, as driver::changes gives them) read from the merged
+/// tree `root`: an added or changed entry is written alone (a directory without its tree, whose
+/// changed entries are changes of their own), a deletion as an AUFS whiteout `.wh.<name>`, as
+/// moby's archive.ExportChanges (docker commit of a read-write layer).
+caf::error write_changes_tar(const std::string& root, const std::vector<change>& changes,
+                             io::writer out);
 
 } // namespace berth::graph

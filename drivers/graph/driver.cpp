@@ -3,6 +3,7 @@
 // (graph::detail, declared in drivers/graph/detail.hpp).
 #include "drivers/graph/driver.hpp"
 
+#include "drivers/graph/archive.hpp"
 #include "drivers/graph/detail.hpp"
 #include "messages/error.hpp"
 
@@ -228,6 +229,15 @@ caf::expected<std::unique_ptr<driver>> make_driver(const std::string& name,
     valid += (valid.empty() ? "" : ", ") + n;
   return make_error(ec::invalid_argument,
                     "unknown storage driver \"" + name + "\" (valid: " + valid + ")");
+}
+
+caf::error driver::diff_tar(const std::string& id, const std::vector<change>& changes,
+                            io::writer out) {
+  auto root = mount(id);
+  if (!root) return root.error();
+  auto err = write_changes_tar(*root, changes, std::move(out));
+  auto uerr = unmount(id);
+  return err ? err : uerr;
 }
 
 } // namespace berth::graph

@@ -1065,4 +1065,74 @@ BOOST_AUTO_TEST_CASE(cp_hostile_symlinks_and_tars_stay_inside) {
   }
 }
 
+// docker commit: the read-write layer (an added file, a deletion) becomes a layer on the image,
+// the changes and the container's config make the new config; it runs, saves and loads.
+BOOST_AUTO_TEST_CASE(commit_and_run_the_new_image) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --name made -e KEEP=1 busybox sh -c "
+                       "'echo hello > /tmp/f && mkdir -p /data/x && echo y > /data/x/y && "
+                       "rm /bin/ls'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out + r.err);
+  r = sh(d.docker("commit -m 'my msg' -a me -c 'ENV FOO=bar' -c 'CMD [\"cat\", \"/tmp/f\"]' "
+                  "-c 'EXPOSE 8080' -c 'LABEL stage=two' -c 'WORKDIR /data' made myimg:v1"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST(r.out.rfind("sha256:", 0) == 0u, r.out);
+  auto id = r.out.substr(0, 71);
+  r = sh(d.docker("run --rm myimg:v1"));
+  BOOST_TEST(r.out == "hello\n", r.out + r.err);
+  r = sh(d.docker("run --rm myimg:v1 sh -c 'echo $FOO $KEEP; pwd; cat x/y; ls /bin/ls'"));
+  BOOST_TEST(contains(r.out, "bar 1\n/data\ny\n"), r.out + r.err);
+  BOOST_TEST(contains(r.err, "/bin/ls: No such file or directory"), r.err);
+  r = sh(d.docker("image inspect -f '{{.Id}}|{{.Comment}}|{{.Author}}|{{len .RootFS.Layers}}|"
+                  "{{.Config.Env}}|{{.Config.Cmd}}|{{.Config.ExposedPorts}}|{{.Config.Labels}}|"
+                  "{{.Config.WorkingDir}}' myimg:v1"));
+  BOOST_TEST(r.out == id + "|my msg|me|2|[FOO=bar KEEP=1]|[cat /tmp/f]|map[8080/tcp:map[]]|"
+                           "map[stage:two]|/data\n",
+             r.out + r.err);
+  BOOST_TEST(sh(d.docker("image inspect -f '{{.Parent}}' myimg:v1")).out ==
+             sh(d.docker("image inspect -f '{{.Id}}' busybox")).out);
+  r = sh(d.docker("history --no-trunc --format '{{.CreatedBy}}|{{.Comment}}' myimg:v1"));
+  BOOST_TEST(r.out.rfind("sh -c echo hello > /tmp/f", 0) == 0u, r.out);
+  BOOST_TEST(contains(r.out, "|my msg\n"), r.out);
+  // a running container: frozen for the commit (by default), running after it; no change is
+  // no new layer
+  r = sh(d.docker("run -d --name busy busybox sleep 1000"));
+  BOOST_REQUIRE(r.exit_code == 0);
+  for (auto pause : {"", "--pause=false "}) {
+    r = sh(d.docker(std::string{"commit "} + pause + "busy snap"));
+    BOOST_TEST(r.exit_code == 0, r.err);
+    r = sh(d.docker("inspect -f '{{.State.Status}}' busy"));
+    BOOST_TEST(r.out == "running\n", r.out);
+    r = sh(d.docker("image inspect -f '{{len .RootFS.Layers}} {{.Config.Cmd}}' snap"));
+    BOOST_TEST(r.out == "1 [sleep 1000]\n", r.out);
+  }
+  // save, remove, load: the committed layer's bytes are kept (the diff IDs check out)
+  auto file = d.dir.file("myimg.tar");
+  BOOST_TEST(sh(d.docker("save -o " + file + " myimg:v1")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("rm made")).exit_code == 0);
+  r = sh(d.docker("rmi myimg:v1"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("load -i " + file));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(sh(d.docker("run --rm myimg:v1")).out == "hello\n");
+  // errors: moby's wording
+  r = sh(d.docker("commit -c 'BOGUS x' busy"));
+  BOOST_TEST(contains(r.err, "bogus is not a valid change command"), r.err);
+  r = sh(d.docker("commit nosuch"));
+  BOOST_TEST(contains(r.err, "No such container: nosuch"), r.err);
+  auto raw = http_unix(d.socket, "POST", "/v1.41/commit?container=busy&repo=UPPER");
+  BOOST_TEST(raw.status == 400, raw.body);
+  raw = http_unix(d.socket, "POST", "/v1.41/commit?container=busy&comment=raw",
+                  "Content-Type: application/json\r\n", R"({"Env":["A=b"]})");
+  BOOST_TEST(raw.status == 201, raw.body);
+  BOOST_TEST(contains(raw.body, R"({"Id":"sha256:)"), raw.body);
+  auto events = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter event=commit "
+                            "--format '{{.Actor.Attributes.name}} {{.Actor.Attributes.imageRef}}'"),
+                   20s);
+  BOOST_TEST(events.out == "made myimg:v1\nbusy snap:latest\nbusy snap:latest\nbusy \n",
+             events.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

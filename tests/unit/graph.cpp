@@ -276,6 +276,58 @@ BOOST_AUTO_TEST_CASE(export_and_layer_tar) {
   }
 }
 
+// docker commit: a read-write layer's changes as a layer tar (AUFS whiteouts), applied as a new
+// layer on the image's top, give the container's tree back.
+BOOST_AUTO_TEST_CASE(diff_tar_of_a_read_write_layer) {
+  for (auto& name : available_drivers()) {
+    fixture f{name};
+    apply3(*f.d);
+    BOOST_REQUIRE(!f.d->create_rw("ctr", "L3"));
+    auto root = f.d->mount("ctr");
+    BOOST_REQUIRE_MESSAGE(root, name + ": " + why(root));
+    { std::ofstream{*root + "/newfile"} << "new"; }
+    { std::ofstream{*root + "/etc/passwd", std::ios::app} << "me:x:1000:1000\n"; }
+    BOOST_REQUIRE_EQUAL(::unlink((*root + "/bin/sh").c_str()), 0);
+    BOOST_REQUIRE_EQUAL(::unlink((*root + "/d/new").c_str()), 0);
+    BOOST_REQUIRE_EQUAL(::rmdir((*root + "/d").c_str()), 0);
+    BOOST_REQUIRE_EQUAL(::mkdir((*root + "/d").c_str(), 0755), 0);
+    { std::ofstream{*root + "/d/fresh"} << "fresh"; }
+    BOOST_REQUIRE(!f.d->unmount("ctr"));
+    auto ch = f.d->changes("ctr");
+    BOOST_REQUIRE(ch);
+    std::string tar;
+    auto err = f.d->diff_tar("ctr", *ch, to_string(tar));
+    BOOST_REQUIRE_MESSAGE(!err, name + ": " + error_message(err));
+    auto files = tar_files(tar);
+    std::string names;
+    for (auto& [p, _] : files)
+      if (p != "etc/passwd-link") names += p + " "; // vfs: the link shares the changed inode
+    BOOST_CHECK_MESSAGE(names == "bin/ bin/.wh.sh d/ d/.wh.new d/fresh etc/ etc/passwd newfile ",
+                        name + ": " + names);
+    BOOST_CHECK_EQUAL(files["etc/passwd"], "root:x:0:0\nbin:x:1:1\nme:x:1000:1000\n");
+    auto st = f.d->apply_layer("C", "L3", io::string_reader(tar));
+    BOOST_REQUIRE_MESSAGE(st, name + ": " + why(st));
+    std::string committed, container;
+    BOOST_REQUIRE(!f.d->export_tar("C", to_string(committed)));
+    BOOST_REQUIRE(!f.d->export_tar("ctr", to_string(container)));
+    auto a = tar_files(committed);
+    auto b = tar_files(container);
+    for (auto p : {".dockerenv", "etc/hostname", "etc/resolv.conf", "dev/console", "dev/pts/",
+                   "dev/shm/", "dev/", "proc/", "sys/", "etc/mtab"})
+      b.erase(p); // the init layer is no part of a commit
+    std::string differ;
+    for (auto& [p, v] : a)
+      if (!b.count(p) || b[p] != v) differ += " " + p;
+    for (auto& [p, v] : b)
+      if (!a.count(p)) differ += " -" + p;
+    BOOST_CHECK_MESSAGE(differ.empty(), name + ": the committed tree differs:" + differ);
+    BOOST_CHECK(!a.count("bin/sh") && !a.count("d/new") && a.count("d/fresh"));
+    std::string none;
+    BOOST_CHECK(!f.d->diff_tar("ctr", {}, to_string(none)));
+    BOOST_CHECK(tar_files(none).empty());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(size_list_remove) {
   for (auto& name : available_drivers()) {
     fixture f{name};

@@ -288,4 +288,57 @@ BOOST_AUTO_TEST_CASE(import_config_fields) {
   BOOST_TEST(c.at("config").as_object().empty());
 }
 
+// docker commit's config: moby's merge of the changes with the container's config, the parent's
+// history and diff IDs plus the new ones.
+BOOST_AUTO_TEST_CASE(commit_config_merges_like_moby) {
+  auto d1 = io::digest_of("one");
+  auto d2 = io::digest_of("two");
+  auto parent = R"({"architecture":"arm64","os":"linux","config":{"Cmd":["sh"]},)"
+                R"("history":[{"created":"2021-01-01T00:00:00Z","created_by":"base"}],)"
+                R"("rootfs":{"type":"layers","diff_ids":[")" +
+                d1 + R"("]}})";
+  std::string cc = R"({"Hostname":"abc","Image":"busybox","Env":["A=container","B=container"],)"
+                   R"("Cmd":["sh","-c","echo hi > /f"],"Entrypoint":["/init"],)"
+                   R"("Labels":{"l1":"container","l2":"container"},)"
+                   R"("ExposedPorts":{"80/tcp":{}},"WorkingDir":"/w"})";
+  auto user = apply_changes(
+      "", {"ENV A=changed", "LABEL l1=changed", "CMD [\"cat\", \"/f\"]", "EXPOSE 53/udp"});
+  BOOST_REQUIRE(user);
+  commit_info info{"c0ffee", "msg", "me", d2, "1.2.3", 1609459200000000000};
+  auto text = commit_config(parent, *user, cc, info);
+  BOOST_REQUIRE(text);
+  auto c = json::parse(*text).as_object();
+  BOOST_TEST(c.at("architecture").as_string() == "arm64");
+  BOOST_TEST(c.at("author").as_string() == "me");
+  BOOST_TEST(c.at("comment").as_string() == "msg");
+  BOOST_TEST(c.at("container").as_string() == "c0ffee");
+  BOOST_TEST(c.at("docker_version").as_string() == "1.2.3");
+  auto& cfg = c.at("config").as_object();
+  BOOST_TEST(json::serialize(cfg.at("Env")) == R"(["A=changed","B=container"])");
+  BOOST_TEST(json::serialize(cfg.at("Cmd")) == R"(["cat","/f"])");
+  BOOST_TEST(json::serialize(cfg.at("Entrypoint")) == R"(["/init"])");
+  BOOST_TEST(json::serialize(cfg.at("Labels")) == R"({"l1":"changed","l2":"container"})");
+  BOOST_TEST(cfg.at("ExposedPorts").as_object().contains("80/tcp"));
+  BOOST_TEST(cfg.at("ExposedPorts").as_object().contains("53/udp"));
+  BOOST_TEST(cfg.at("WorkingDir").as_string() == "/w");
+  BOOST_TEST(cfg.at("Hostname").as_string() == ""); // not merged (moby)
+  BOOST_TEST(c.at("container_config").at("Hostname").as_string() == "abc");
+  BOOST_TEST(json::serialize(c.at("rootfs").at("diff_ids")) == "[\"" + d1 + "\",\"" + d2 + "\"]");
+  auto& h = c.at("history").as_array();
+  BOOST_REQUIRE_EQUAL(h.size(), 2u);
+  BOOST_TEST(h[1].at("created_by").as_string() == "sh -c echo hi > /f");
+  BOOST_TEST(h[1].at("comment").as_string() == "msg");
+  BOOST_TEST(!h[1].as_object().contains("empty_layer"));
+  // no change: no diff ID, an empty_layer entry; no changes: the container's Cmd
+  info.diff_id.clear();
+  text = commit_config(parent, "", cc, info);
+  BOOST_REQUIRE(text);
+  c = json::parse(*text).as_object();
+  BOOST_TEST(c.at("rootfs").at("diff_ids").as_array().size() == 1u);
+  BOOST_TEST(c.at("history").as_array()[1].at("empty_layer").as_bool());
+  BOOST_TEST(json::serialize(c.at("config").at("Cmd")) == R"(["sh","-c","echo hi > /f"])");
+  BOOST_TEST(!commit_config("not json", "", cc, info));
+  BOOST_TEST(!commit_config(parent, "", "[]", info));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
