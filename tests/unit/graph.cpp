@@ -129,6 +129,18 @@ void apply3(driver& d) {
   }
 }
 
+// A container's changes on L3: a file added, one changed, one deleted, and a dir removed and
+// made again (overlay2: an opaque dir over the lowers' /d).
+void change_container_tree(const std::string& root) {
+  { std::ofstream{root + "/newfile"} << "new"; }
+  { std::ofstream{root + "/etc/passwd", std::ios::app} << "me:x:1000:1000\n"; }
+  BOOST_REQUIRE_EQUAL(::unlink((root + "/bin/sh").c_str()), 0);
+  BOOST_REQUIRE_EQUAL(::unlink((root + "/d/new").c_str()), 0);
+  BOOST_REQUIRE_EQUAL(::rmdir((root + "/d").c_str()), 0);
+  BOOST_REQUIRE_EQUAL(::mkdir((root + "/d").c_str(), 0755), 0);
+  { std::ofstream{root + "/d/fresh"} << "fresh"; }
+}
+
 bool exists(const std::string& p) {
   struct stat st;
   return ::lstat(p.c_str(), &st) == 0;
@@ -215,14 +227,7 @@ BOOST_AUTO_TEST_CASE(read_write_layer_and_changes) {
                    "/sys", "/dev/pts", "/dev/shm", "/dev/console"})
       BOOST_CHECK_MESSAGE(exists(*root + p), name + ": init file " + p);
     BOOST_CHECK_EQUAL(slurp(*root + "/etc/hosts"), "127.0.0.1 localhost\n"); // kept, not emptied
-    { std::ofstream{*root + "/newfile"} << "new"; }
-    { std::ofstream{*root + "/etc/passwd", std::ios::app} << "me:x:1000:1000\n"; }
-    BOOST_REQUIRE_EQUAL(::unlink((*root + "/bin/sh").c_str()), 0);
-    // a dir removed and made again (overlay2: an opaque dir over the lowers' /d)
-    BOOST_REQUIRE_EQUAL(::unlink((*root + "/d/new").c_str()), 0);
-    BOOST_REQUIRE_EQUAL(::rmdir((*root + "/d").c_str()), 0);
-    BOOST_REQUIRE_EQUAL(::mkdir((*root + "/d").c_str(), 0755), 0);
-    { std::ofstream{*root + "/d/fresh"} << "fresh"; }
+    change_container_tree(*root);
     BOOST_REQUIRE(!f.d->unmount("ctr"));
     auto ch = f.d->changes("ctr");
     BOOST_REQUIRE_MESSAGE(ch, name + ": " + why(ch));
@@ -285,13 +290,7 @@ BOOST_AUTO_TEST_CASE(diff_tar_of_a_read_write_layer) {
     BOOST_REQUIRE(!f.d->create_rw("ctr", "L3"));
     auto root = f.d->mount("ctr");
     BOOST_REQUIRE_MESSAGE(root, name + ": " + why(root));
-    { std::ofstream{*root + "/newfile"} << "new"; }
-    { std::ofstream{*root + "/etc/passwd", std::ios::app} << "me:x:1000:1000\n"; }
-    BOOST_REQUIRE_EQUAL(::unlink((*root + "/bin/sh").c_str()), 0);
-    BOOST_REQUIRE_EQUAL(::unlink((*root + "/d/new").c_str()), 0);
-    BOOST_REQUIRE_EQUAL(::rmdir((*root + "/d").c_str()), 0);
-    BOOST_REQUIRE_EQUAL(::mkdir((*root + "/d").c_str(), 0755), 0);
-    { std::ofstream{*root + "/d/fresh"} << "fresh"; }
+    change_container_tree(*root);
     BOOST_REQUIRE(!f.d->unmount("ctr"));
     auto ch = f.d->changes("ctr");
     BOOST_REQUIRE(ch);
