@@ -381,6 +381,19 @@ void commit(const std::shared_ptr<api_context>& ctx, http_request& req,
           });
 }
 
+/// docker push: POST /images/{name}/push?tag= (no tag: every tag of the repository), progress
+/// streamed as pull's.
+void push(const std::shared_ptr<api_context>& ctx, http_request& req, const connection_ptr& conn) {
+  auto ref = req.params["name"];
+  if (auto* tag = req.get("tag"); tag && !tag->empty()) ref += ":" + *tag;
+  auto sink = ctx->sys->spawn(progress_sink, conn);
+  job j{"push", {ref}, {{"auth", req.header("x-registry-auth")}}, caf::make_message(sink)};
+  run_job(*ctx, std::move(j), [sink](job_result& res) {
+    // the store ends the stream itself; this covers a store that failed before it could
+    caf::anon_send(sink, atom::done_v, res.status == status_ok ? caf::error{} : res.error);
+  });
+}
+
 } // namespace
 
 // -- routes ---------------------------------------------------------------------------------------
@@ -393,6 +406,8 @@ void add_image_routes(router& r, std::shared_ptr<api_context> ctx) {
   });
   r.add("POST", "/commit",
         [ctx](http_request& req, const connection_ptr& conn) { commit(ctx, req, conn); });
+  r.add("POST", "/images/{name}/push",
+        [ctx](http_request& req, const connection_ptr& conn) { push(ctx, req, conn); });
   r.add("GET", "/images/json", [ctx](http_request& req, const connection_ptr& conn) {
     auto filters = filters_of(req);
     if (!filters) return conn->respond(error_response(filters.error()));

@@ -19,6 +19,7 @@
 
 // Local-only: holds an open connection.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::blob_handle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::registry_session)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::byte_sink)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(berth::exec_process)
 
@@ -46,6 +47,7 @@ CAF_ADD_ATOM(berth, berth::atom, retain, "retain")
 CAF_ADD_ATOM(berth, berth::atom, release, "release")
 CAF_ADD_ATOM(berth, berth::atom, tags, "tags")
 CAF_ADD_ATOM(berth, berth::atom, restored, "restored")
+CAF_ADD_ATOM(berth, berth::atom, push, "push")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -70,6 +72,7 @@ CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_delete_item>))
 CAF_ADD_TYPE_ID(berth, (berth::layer_progress))
 CAF_ADD_TYPE_ID(berth, (berth::layer_done))
 CAF_ADD_TYPE_ID(berth, (berth::blob_handle))
+CAF_ADD_TYPE_ID(berth, (berth::registry_session))
 CAF_ADD_TYPE_ID(berth, (berth::byte_sink))
 CAF_ADD_TYPE_ID(berth, (berth::stored_layer))
 CAF_ADD_TYPE_ID(berth, (berth::loaded_image))
@@ -168,6 +171,8 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<atom::tags, std::string, std::string>::with<std::vector<std::string>>,
     // Open a blob of repository `reference` with X-Registry-Auth, for streaming.
     caf::replies_to<atom::open_blob, std::string, std::string, layer_descriptor>::with<blob_handle>,
+    // A push session to repository `reference` with X-Registry-Auth (docker push).
+    caf::replies_to<atom::push, std::string, std::string>::with<registry_session>,
     // The daemon's configuration changed (mirrors, insecure registries).
     caf::reacts_to<atom::config, daemon_config>>::extend_with<job_handler_actor>;
 

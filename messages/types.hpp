@@ -650,7 +650,8 @@ typename Inspector::result_type inspect(Inspector& f, container_path_stat& x) {
 
 namespace berth::registry {
 struct blob_stream;
-}
+class client;
+} // namespace berth::registry
 
 namespace berth::exec {
 struct process;
@@ -661,6 +662,12 @@ namespace berth {
 /// An open blob body from the registry client (local only: it holds a connection).
 struct blob_handle {
   std::shared_ptr<registry::blob_stream> stream;
+};
+
+/// A registry client bound to one repository with push access (local only: it holds the
+/// credentials and tokens). Its calls block: use it on a worker.
+struct registry_session {
+  std::shared_ptr<registry::client> client;
 };
 
 /// A started container process (local only: it holds file descriptors).

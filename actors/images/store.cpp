@@ -18,6 +18,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <simdjson.h>
+#include <zlib.h>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1628,6 +1629,226 @@ caf::result<job_result> commit_job(store_pointer self, job& j) {
   return rp;
 }
 
+// -- push -----------------------------------------------------------------------------------------
+
+/// One image to push: its tag, config and layers (bottom first).
+struct push_item {
+  std::string tag;
+  std::string config;
+  struct layer {
+    std::string chain_id, diff_id, cache_id, digest; // digest: the blob's, when known
+  };
+  std::vector<layer> layers;
+};
+
+/// Layer `cache`'s tar, gzip-compressed into `path`: the blob's digest and size.
+caf::expected<std::pair<std::string, int64_t>>
+gzip_layer(graph::driver& drv, const std::string& cache, const std::string& path) {
+  io::unique_fd fd{::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (!fd) return io::sys_error("create " + path);
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return make_error(ec::unspecified, "gzip: cannot start");
+  struct end_z {
+    z_stream& z;
+    ~end_z() { deflateEnd(&z); }
+  } guard{z};
+  io::sha256 hash;
+  int64_t size = 0;
+  std::string out(256u << 10, '\0');
+  auto pump = [&](const char* data, std::size_t len, int flush) -> caf::error {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+    z.avail_in = static_cast<uInt>(len);
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(out.data());
+      z.avail_out = static_cast<uInt>(out.size());
+      if (deflate(&z, flush) == Z_STREAM_ERROR) return make_error(ec::unspecified, "gzip failed");
+      auto n = out.size() - z.avail_out;
+      hash.update(out.data(), n);
+      size += static_cast<int64_t>(n);
+      for (std::size_t done = 0; done < n;) {
+        auto k = ::write(fd.fd, out.data() + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return io::sys_error("write the layer blob");
+        done += static_cast<std::size_t>(k);
+      }
+    } while (z.avail_out == 0);
+    return caf::none;
+  };
+  auto err = drv.layer_tar(cache, [&](const char* d, std::size_t n) -> caf::error {
+    while (n > 0) { // zlib counts in uInt
+      auto part = std::min<std::size_t>(n, 1u << 30);
+      if (auto e = pump(d, part, Z_NO_FLUSH)) return e;
+      d += part;
+      n -= part;
+    }
+    return caf::none;
+  });
+  if (!err) err = pump(nullptr, 0, Z_FINISH);
+  if (err) return err;
+  return std::make_pair(hash.digest(), size);
+}
+
+/// Push one image through `session` (blocking; on a worker): its layers (a blob the registry has
+/// is not sent again), its config, then the schema 2 manifest under its tag. Reports progress to
+/// `sink`; returns the blob digests learnt (chain ID -> digest).
+caf::expected<std::map<std::string, std::string>>
+push_blocking(registry::client& c, graph::driver& drv, const push_item& item,
+              const std::string& tmp, const progress_sink_actor& sink) {
+  auto say = [&sink](std::string id, std::string status) {
+    caf::anon_send(sink, progress_message{std::move(id), std::move(status), -1, -1});
+  };
+  auto short_id = [](const std::string& d) { return io::digest_hex(d).substr(0, 12); };
+  for (auto& l : item.layers)
+    say(short_id(l.diff_id), "Preparing");
+  std::map<std::string, std::string> learnt;
+  json::array layers;
+  for (auto& l : item.layers) {
+    auto id = short_id(l.diff_id);
+    std::string digest = l.digest;
+    int64_t size = -1;
+    if (!digest.empty()) {
+      auto have = c.blob_size(digest);
+      if (!have) return have.error();
+      size = *have;
+    }
+    if (size < 0) {
+      auto file = tmp + "/push-" + io::random_hex(8) + ".tar.gz";
+      struct unlink_file {
+        std::string path;
+        ~unlink_file() { ::unlink(path.c_str()); }
+      } guard{file};
+      auto blob = gzip_layer(drv, l.cache_id, file);
+      if (!blob) return blob.error();
+      if (digest.empty()) learnt[l.chain_id] = blob->first; // a pulled blob's digest stays
+      digest = blob->first;
+      auto have = c.blob_size(digest);
+      if (!have) return have.error();
+      if (*have < 0) {
+        say(id, "Pushing");
+        if (auto err = c.put_blob(digest, file)) return err;
+        say(id, "Pushed");
+      } else {
+        say(id, "Layer already exists");
+      }
+      size = blob->second;
+    } else {
+      say(id, "Layer already exists");
+    }
+    layers.emplace_back(
+        json::object{{"mediaType", registry::mt_docker_layer}, {"size", size}, {"digest", digest}});
+  }
+  auto config_digest = io::digest_of(item.config);
+  auto have = c.blob_size(config_digest);
+  if (!have) return have.error();
+  if (*have < 0) {
+    auto file = tmp + "/push-" + io::random_hex(8) + ".json";
+    struct unlink_file {
+      std::string path;
+      ~unlink_file() { ::unlink(path.c_str()); }
+    } guard{file};
+    if (auto err = io::write_file_atomic(file, item.config, 0600, false)) return err;
+    if (auto err = c.put_blob(config_digest, file)) return err;
+  }
+  json::object manifest{{"schemaVersion", 2},
+                        {"mediaType", registry::mt_docker_manifest},
+                        {"config", json::object{{"mediaType", registry::mt_docker_config},
+                                                {"size", static_cast<int64_t>(item.config.size())},
+                                                {"digest", config_digest}}},
+                        {"layers", std::move(layers)}};
+  auto body = json::serialize(manifest);
+  auto digest = c.put_manifest(item.tag, registry::mt_docker_manifest, body);
+  if (!digest) return digest.error();
+  say("", item.tag + ": digest: " + *digest + " size: " + std::to_string(body.size()));
+  return learnt;
+}
+
+caf::result<job_result> push_job(store_pointer self, job& j) {
+  // args: the reference (no tag: every tag of the repository); env auth; input: the sink
+  if (j.args.empty() || !j.input.match_elements<progress_sink_actor>())
+    return job_result{status_err, make_error(ec::invalid_argument, "push: bad arguments"), {}};
+  auto sink = j.input.get_as<progress_sink_actor>(0);
+  auto rp = self->make_response_promise<job_result>();
+  auto finish = [sink, rp](const caf::error& err) mutable {
+    caf::anon_send(sink, atom::done_v, err);
+    rp.deliver(err ? job_result{status_err, err, {}} : job_result{status_ok, {}, {}});
+  };
+  auto ref = registry::parse_reference(j.args[0]);
+  if (!ref) {
+    finish(ref.error());
+    return rp;
+  }
+  if (!ref->digest.empty()) {
+    finish(make_error(ec::invalid_argument, "cannot push a digest reference"));
+    return rp;
+  }
+  auto& st = self->state;
+  auto repo = *ref;
+  repo.tag.clear();
+  caf::anon_send(
+      sink, progress_message{"", "The push refers to repository [" + repo.str() + "]", -1, -1});
+  std::vector<push_item> items;
+  for (auto& [name, id] : st.refs) {
+    auto r = registry::parse_reference(name);
+    if (!r || r->tag.empty() || !r->digest.empty() || r->domain != repo.domain ||
+        r->path != repo.path || (!ref->tag.empty() && r->tag != ref->tag))
+      continue;
+    auto img = st.images.find(id);
+    if (img == st.images.end()) continue;
+    push_item item{r->tag, img->second.config, {}};
+    for (std::size_t i = 0; i < img->second.chain.size(); ++i) {
+      auto& chain = img->second.chain[i];
+      auto l = st.layers.find(chain);
+      if (l == st.layers.end()) continue;
+      item.layers.push_back({chain, l->second.diff_id, l->second.cache_id, l->second.digest});
+    }
+    items.push_back(std::move(item));
+  }
+  if (items.empty()) {
+    finish(make_error(ec::not_found, ref->tag.empty() ? "An image does not exist locally with "
+                                                        "the tag: " +
+                                                            repo.familiar_name()
+                                                      : "tag does not exist: " + ref->familiar()));
+    return rp;
+  }
+  auto drv = st.opts.driver;
+  auto tmp = st.root + "/tmp";
+  self->request(st.opts.registry, caf::infinite, atom::push_v, repo.str(), j.getenv("auth"))
+      .then(
+          [self, items, drv, tmp, sink, finish](registry_session& session) mutable {
+            run_detached<std::map<std::string, std::string>>(
+                self,
+                [items, drv, tmp, sink,
+                 c = session.client]() -> caf::expected<std::map<std::string, std::string>> {
+                  if (auto err = io::mkdir_all(tmp, 0700)) return err;
+                  std::map<std::string, std::string> learnt;
+                  for (auto& item : items) {
+                    auto got = push_blocking(*c, *drv, item, tmp, sink);
+                    if (!got) return got.error();
+                    learnt.insert(got->begin(), got->end());
+                  }
+                  return learnt;
+                },
+                [self, finish](caf::expected<std::map<std::string, std::string>>& r) mutable {
+                  if (!r) {
+                    BLOG(info, "image-store") << "push failed: " << error_message(r.error());
+                    finish(r.error());
+                    return;
+                  }
+                  auto& st = self->state;
+                  for (auto& [chain, digest] : *r) // the next push HEADs instead of compressing
+                    if (auto l = st.layers.find(chain); l != st.layers.end()) {
+                      l->second.digest = digest;
+                      if (auto err = save_layer(st, l->second))
+                        BLOG(warn, "image-store") << error_message(err);
+                    }
+                  finish(caf::none);
+                });
+          },
+          [finish](caf::error& err) mutable { finish(err); });
+  return rp;
+}
+
 caf::result<job_result> save_job(store_pointer self, job& j) {
   auto& st = self->state;
   if (!j.input.match_elements<byte_sink>())
@@ -1834,6 +2055,7 @@ image_store_actor::behavior_type store_impl(store_pointer self) {
         if (j.name == "image_load") return load_job(self, j);
         if (j.name == "image_import") return import_job(self, j);
         if (j.name == "image_commit") return commit_job(self, j);
+        if (j.name == "push") return push_job(self, j);
         return job_result{status_not_found, make_error(ec::command_not_found, j.name), {}};
       },
   };

@@ -55,8 +55,8 @@ caf::expected<image_store_actor> spawn_image_store(caf::actor_system& sys,
 
 /// Job names the image store handles.
 inline constexpr const char* image_jobs[] = {
-    "pull",        "images",      "image_inspect", "image_history", "image_tag",   "image_delete",
-    "image_prune", "image_count", "image_save",    "image_load",    "image_import"};
+    "pull",        "images",      "image_inspect", "image_history", "image_tag",    "image_delete",
+    "image_prune", "image_count", "image_save",    "image_load",    "image_import", "push"};
 
 /// An RFC 3339 time ("2024-05-01T10:00:00.5Z", offsets allowed) as unix nanoseconds.
 caf::expected<int64_t> parse_rfc3339(std::string_view s);

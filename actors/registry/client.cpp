@@ -546,27 +546,49 @@ std::string method_name(http::verb v) {
   return s; // "Get", as Go's url.Error
 }
 
+/// A request body: bytes in memory, or a file streamed from disk (a blob upload).
+struct request_body {
+  std::string data;
+  std::string file; // when not empty, the body is this file
+  bool empty() const { return data.empty() && file.empty(); }
+};
+
 /// Send one request and read the response header. Errors are transport failures
 /// (ec::unavailable, worded as Go's `Get "url": dial tcp host: ...`).
 caf::expected<std::unique_ptr<response>> send(const std::shared_ptr<ssl::context>& ctx,
                                               http::verb verb, const url& u,
                                               const header_list& headers,
-                                              const std::string& body = "") {
+                                              const request_body& body = {}) {
   auto r = std::make_unique<response>();
   r->method_url = method_name(verb) + " \"" + u.str() + "\"";
   r->conn = std::make_unique<connection>(ctx);
   std::string what;
   if (r->conn->open(u, what)) return make_error(ec::unavailable, r->method_url + ": " + what);
-  http::request<http::string_body> req{verb, u.target, 11};
-  req.set(http::field::host, u.authority);
-  req.set(http::field::user_agent, user_agent);
-  for (auto& [k, v] : headers)
-    req.set(k, v);
-  if (!body.empty() || verb == http::verb::post) req.body() = body;
-  req.prepare_payload();
-  auto ec = r->conn->run(io_timeout, [&](auto handler) {
-    r->conn->visit([&](auto& stream) { http::async_write(stream, req, handler); });
-  });
+  auto prepare = [&](auto& req) {
+    req.set(http::field::host, u.authority);
+    req.set(http::field::user_agent, user_agent);
+    for (auto& [k, v] : headers)
+      req.set(k, v);
+    req.prepare_payload();
+  };
+  boost::system::error_code ec;
+  if (!body.file.empty()) {
+    http::request<http::file_body> req{verb, u.target, 11};
+    req.body().open(body.file.c_str(), beast::file_mode::scan, ec);
+    if (ec) return make_error(ec::system, "open " + body.file + ": " + ec.message());
+    prepare(req);
+    ec = r->conn->run(io_timeout, [&](auto handler) {
+      r->conn->visit([&](auto& stream) { http::async_write(stream, req, handler); });
+    });
+  } else {
+    http::request<http::string_body> req{verb, u.target, 11};
+    if (!body.data.empty() || verb == http::verb::post || verb == http::verb::put)
+      req.body() = body.data;
+    prepare(req);
+    ec = r->conn->run(io_timeout, [&](auto handler) {
+      r->conn->visit([&](auto& stream) { http::async_write(stream, req, handler); });
+    });
+  }
   if (!ec) {
     r->parser.header_limit(header_limit);
     r->parser.body_limit(boost::none);
@@ -983,6 +1005,11 @@ struct client::impl {
   std::shared_ptr<ssl::context> ctx;          // checks certificates
   std::shared_ptr<ssl::context> ctx_noverify; // for insecure registries over https
   std::map<std::string, std::string> scopes;  // server -> the scope its last challenge named
+  bool push = false;                          // ask for pull,push access
+
+  std::string default_scope() const {
+    return "repository:" + repo.path + (push ? ":pull,push" : ":pull");
+  }
 
   impl(reference r, auth_config c, registry_options o, std::shared_ptr<token_cache> t)
       : repo(std::move(r)), creds(std::move(c)), opts(std::move(o)), tokens(std::move(t)),
@@ -1048,7 +1075,7 @@ struct client::impl {
           "&client_id=docker";
       if (!query.empty()) form += "&" + query;
       headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-      r = send(ctx, http::verb::post, *u, headers, form);
+      r = send(ctx, http::verb::post, *u, headers, request_body{form, {}});
     } else {
       if (!creds.username.empty()) add("account", creds.username);
       if (!query.empty())
@@ -1102,7 +1129,8 @@ struct client::impl {
         tokens->put(challenge_key(server), "bearer\n" + realm + "\n" + service, challenge_ttl);
       else
         tokens->put(challenge_key(server), scheme, challenge_ttl);
-      if (scope.empty() && !ping) scope = "repository:" + repo.path + ":pull";
+      if (scope.empty() && !ping) scope = default_scope();
+      if (push && scope == "repository:" + repo.path + ":pull") scope = default_scope();
       if (!scope.empty() && !ping) scopes[server] = scope;
     } else {
       auto known = tokens->get(challenge_key(server));
@@ -1116,7 +1144,7 @@ struct client::impl {
       }
       if (!ping) {
         auto it = scopes.find(server);
-        scope = it != scopes.end() ? it->second : "repository:" + repo.path + ":pull";
+        scope = it != scopes.end() ? it->second : default_scope();
       }
     }
     if (scheme == "basic") {
@@ -1139,10 +1167,9 @@ struct client::impl {
 
   /// One request to one endpoint with the auth dance and (for GETs) redirects. `transport` tells
   /// the caller that the endpoint could not be reached (try the next one).
-  caf::expected<std::unique_ptr<response>> exchange(const endpoint& ep, http::verb verb,
-                                                    const std::string& target,
-                                                    const header_list& headers, bool ping,
-                                                    bool& transport) {
+  caf::expected<std::unique_ptr<response>>
+  exchange(const endpoint& ep, http::verb verb, const std::string& target,
+           const header_list& headers, bool ping, bool& transport, const request_body& body = {}) {
     transport = false;
     url origin{ep.secure, ep.host, target};
     auto server = origin.server();
@@ -1152,7 +1179,7 @@ struct client::impl {
     for (int attempt = 0;; ++attempt) {
       auto hs = headers;
       if (!auth->empty()) hs.emplace_back("Authorization", *auth);
-      auto r = send(context_for(ep), verb, origin, hs);
+      auto r = send(context_for(ep), verb, origin, hs, body);
       if (!r) {
         transport = true;
         return r.error();
@@ -1215,13 +1242,15 @@ struct client::impl {
   /// The request on each endpoint in turn, from the one that answered last: on to the next one
   /// after a connection failure, or after any failure of a mirror.
   caf::expected<std::unique_ptr<response>> request(http::verb verb, const std::string& target,
-                                                   const header_list& headers, bool ping = false) {
+                                                   const header_list& headers, bool ping = false,
+                                                   const request_body& body = {}) {
     caf::error last;
     for (auto i = ping ? 0 : cur; i < endpoints.size(); ++i) {
       auto& ep = endpoints[i];
       if (ping && ep.mirror) continue;
+      if (push && ep.mirror) continue; // mirrors are read-only
       bool transport = false;
-      auto r = exchange(ep, verb, target, headers, ping, transport);
+      auto r = exchange(ep, verb, target, headers, ping, transport, body);
       if (r) {
         if (!ping) cur = i;
         return r;
@@ -1354,6 +1383,53 @@ caf::expected<std::string> client::get_blob(const descriptor& d, std::size_t lim
   auto verified = io::verifying(std::move(s->body), d.digest, d.size,
                                 "blob verification failed for digest " + d.digest);
   return io::read_all(std::move(verified), limit);
+}
+
+void client::for_push() {
+  p_->push = true;
+}
+
+caf::expected<int64_t> client::blob_size(const std::string& digest) {
+  auto r = p_->request(http::verb::head, p_->repo_target("blobs", digest), {});
+  if (r) return (*r)->length();
+  if (r.error() == ec::not_found) return int64_t{-1};
+  return r.error();
+}
+
+caf::error client::put_blob(const std::string& digest, const std::string& path) {
+  auto r = p_->request(http::verb::post, p_->repo_target("blobs", "uploads/"), {});
+  if (!r) return r.error();
+  auto location = (*r)->header(http::field::location);
+  auto& ep = p_->endpoints[p_->cur];
+  url origin{ep.secure, ep.host, p_->repo_target("blobs", "uploads/")};
+  auto at = resolve_location(origin, location);
+  if (location.empty() || !at)
+    return make_error(ec::unspecified,
+                      "the registry answered an upload without a usable Location \"" + location +
+                          "\"");
+  at->target += (at->target.find('?') == std::string::npos ? "?" : "&") + std::string{"digest="} +
+                url_encode(digest);
+  header_list headers{{"Content-Type", "application/octet-stream"}};
+  caf::expected<std::unique_ptr<response>> put{nullptr};
+  bool transport = false;
+  if (at->server() == origin.server()) {
+    put = p_->exchange(ep, http::verb::put, at->target, headers, false, transport,
+                       request_body{{}, path});
+  } else { // an upload service elsewhere: no credentials go there
+    put = send(p_->context_for(ep), http::verb::put, *at, headers, request_body{{}, path});
+    if (put && ((*put)->status() < 200 || (*put)->status() >= 300)) return (*put)->error();
+  }
+  if (!put) return put.error();
+  return caf::none;
+}
+
+caf::expected<std::string> client::put_manifest(const std::string& tag,
+                                                const std::string& media_type,
+                                                const std::string& body) {
+  auto r = p_->request(http::verb::put, p_->repo_target("manifests", tag),
+                       {{"Content-Type", media_type}}, false, request_body{body, {}});
+  if (!r) return r.error();
+  return io::digest_of(body);
 }
 
 } // namespace berth::registry

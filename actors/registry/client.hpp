@@ -183,6 +183,18 @@ public:
   /// A small blob (an image config) read whole and verified against its digest.
   caf::expected<std::string> get_blob(const descriptor& d, std::size_t limit = 32u << 20);
 
+  /// Ask for push access as well (token scope `repository:<path>:pull,push`); mirrors are left
+  /// out.
+  void for_push();
+  /// HEAD /v2/<repo>/blobs/<digest>: the blob's size, -1 when the registry lacks it.
+  caf::expected<int64_t> blob_size(const std::string& digest);
+  /// Upload the file `path` as blob `digest`: POST /v2/<repo>/blobs/uploads/, then one PUT to
+  /// the Location with ?digest= (a monolithic upload, streamed from the file).
+  caf::error put_blob(const std::string& digest, const std::string& path);
+  /// PUT /v2/<repo>/manifests/<tag> with `body` of type `media_type`; returns its digest.
+  caf::expected<std::string> put_manifest(const std::string& tag, const std::string& media_type,
+                                          const std::string& body);
+
   /// The endpoint that answered last ("127.0.0.1:5000", https or not).
   const endpoint& current() const;
 

@@ -209,6 +209,17 @@ registry_actor::behavior_type registry_impl(registry_pointer self, registry_opti
             });
         return rp;
       },
+      [self](atom::push, std::string& ref_text,
+             std::string& auth) -> caf::result<registry_session> {
+        auto ref = registry::parse_reference(ref_text);
+        if (!ref) return ref.error();
+        auto creds = registry::decode_registry_auth(auth);
+        if (!creds) return creds.error();
+        auto c =
+            std::make_shared<registry::client>(*ref, *creds, self->state.opts, self->state.tokens);
+        c->for_push();
+        return registry_session{std::move(c)};
+      },
       [self](atom::config, daemon_config& cfg) { self->state.opts = options_of(cfg); },
       [self](job& j) -> caf::result<job_result> {
         if (j.name != "auth")

@@ -48,6 +48,13 @@ std::string docker_cfg(const berthd& d, const temp_dir& cfg, const std::string& 
   return "DOCKER_CONFIG=" + cfg.path + " " + d.docker(args);
 }
 
+/// `docker login` to `host` as the fixture's user, with the config dir `cfg`.
+command_result docker_login(const berthd& d, const temp_dir& cfg, const std::string& host) {
+  return sh("printf %s " + reg("AUTH_PASSWORD") + " | " +
+                docker_cfg(d, cfg, "login -u berth --password-stdin " + host),
+            60s);
+}
+
 std::size_t count_files(const std::string& dir) {
   auto r = sh("ls -A " + dir + " 2>/dev/null | wc -l");
   return static_cast<std::size_t>(std::stoul(r.out.empty() ? "0" : r.out));
@@ -228,9 +235,7 @@ void login_and_pull(const std::string& host) {
       sh("echo wrong | " + docker_cfg(d, cfg, "login -u berth --password-stdin " + host), 60s);
   BOOST_TEST(wrong.exit_code != 0);
   BOOST_TEST(contains(wrong.err, "unauthorized"), wrong.err);
-  auto login = sh("printf %s " + reg("AUTH_PASSWORD") + " | " +
-                      docker_cfg(d, cfg, "login -u berth --password-stdin " + host),
-                  60s);
+  auto login = docker_login(d, cfg, host);
   BOOST_TEST(login.exit_code == 0, login.out + login.err);
   BOOST_TEST(contains(login.out, "Login Succeeded"), login.out);
   auto pull = sh(docker_cfg(d, cfg, "pull " + host + "/busybox:latest"), 120s);
@@ -383,8 +388,8 @@ BOOST_AUTO_TEST_CASE(corrupt_blob_fails_and_leaves_nothing) {
              diff.out + diff.err);
   BOOST_TEST(count_files(store_dir(d) + "/layers") == 0u);
   BOOST_TEST(sh(d.docker("images -q")).out == "");
-  auto leftovers =
-      sh("find " + driver_dir(d) + " -mindepth 1 -maxdepth 1 ! -name l ! -name .trash ! -name .init | wc -l");
+  auto leftovers = sh("find " + driver_dir(d) +
+                      " -mindepth 1 -maxdepth 1 ! -name l ! -name .trash ! -name .init | wc -l");
   BOOST_TEST(leftovers.out == "0\n", sh("ls -la " + driver_dir(d)).out);
   // removed layers go through the trash, which the driver empties in the background
   std::string trash;
@@ -419,8 +424,9 @@ BOOST_AUTO_TEST_CASE(pull_killed_then_restarted_pulls_again) {
     BOOST_REQUIRE(again.running());
     // no half layer survives the restart: every driver layer has its complete record
     auto records = count_files(data_root + "/image/overlay2/layers");
-    auto dirs = sh("find " + data_root +
-                   "/overlay2 -mindepth 1 -maxdepth 1 ! -name l ! -name .trash ! -name .init | wc -l");
+    auto dirs =
+        sh("find " + data_root +
+           "/overlay2 -mindepth 1 -maxdepth 1 ! -name l ! -name .trash ! -name .init | wc -l");
     BOOST_TEST(dirs.out == std::to_string(records) + "\n", again.log());
     auto r = sh(again.docker("pull " + ref), 300s);
     BOOST_TEST(r.exit_code == 0, r.out + r.err + again.log());
@@ -443,6 +449,68 @@ BOOST_AUTO_TEST_CASE(vfs_driver_pulls_too) {
   BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
   auto info = sh(d.docker("info --format '{{.Driver}} {{.Images}} {{json .DriverStatus}}'"));
   BOOST_TEST(info.out.rfind("vfs 1 [[\"Backing Filesystem\",", 0) == 0u, info.out);
+}
+
+// docker commit, then docker push: the committed layer and the pulled one go up (a blob the
+// registry has is not sent again), the schema 2 manifest under the tag; pulled back, it runs.
+BOOST_AUTO_TEST_CASE(commit_push_and_pull_back) {
+  berthd d;
+  auto base = reg() + "/busybox:latest";
+  BOOST_REQUIRE(sh(d.docker("pull " + base), 120s).exit_code == 0);
+  auto r = sh(d.docker("run --name made " + base + " sh -c 'echo hello > /tmp/f'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out + r.err + d.log());
+  auto ref = reg() + "/committed:v1";
+  r = sh(d.docker("commit -c 'CMD [\"cat\", \"/tmp/f\"]' made " + ref));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("push " + ref), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "The push refers to repository [" + reg() + "/committed]"), r.out);
+  BOOST_TEST(contains(r.out, ": Pushed\n"), r.out);
+  BOOST_TEST(contains(r.out, "v1: digest: sha256:"), r.out);
+  auto manifest = sh("curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                     "http://" +
+                     reg() + "/v2/committed/manifests/v1");
+  BOOST_TEST(contains(manifest.out, "application/vnd.docker.distribution.manifest.v2+json"),
+             manifest.out);
+  auto digest = sh("curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                   "http://" +
+                   reg() + "/v2/committed/manifests/v1 | sha256sum | cut -c1-64")
+                    .out.substr(0, 64);
+  BOOST_TEST(contains(r.out, "v1: digest: sha256:" + digest), r.out);
+  // again, and a second tag with -a: every blob is there already
+  BOOST_REQUIRE(sh(d.docker("tag " + ref + " " + reg() + "/committed:v2")).exit_code == 0);
+  r = sh(d.docker("push -a " + reg() + "/committed"), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err);
+  BOOST_TEST(!contains(r.out, "Pushed"), r.out);
+  BOOST_TEST(contains(r.out, ": Layer already exists\n"), r.out);
+  BOOST_TEST(contains(r.out, "v2: digest: sha256:" + digest), r.out);
+  // pulled back into an empty daemon, it runs
+  berthd fresh;
+  r = sh(fresh.docker("pull " + reg() + "/committed:v2"), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + fresh.log());
+  r = sh(fresh.docker("run --rm " + reg() + "/committed:v2"));
+  BOOST_TEST(r.out == "hello\n", r.out + r.err);
+  r = sh(fresh.docker("image inspect -f '{{len .RootFS.Layers}}' " + reg() + "/committed:v2"));
+  BOOST_TEST(r.out == "2\n", r.out);
+  // what is not there
+  r = sh(d.docker("push " + reg() + "/committed:nosuch"), 60s);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "tag does not exist: " + reg() + "/committed:nosuch"), r.err);
+  r = sh(d.docker("push -a " + reg() + "/nothing"), 60s);
+  BOOST_TEST(contains(r.err, "An image does not exist locally with the tag: " + reg() + "/nothing"),
+             r.err);
+  // a token registry: denied without login; with it, the token's scope is pull,push
+  auto host = reg("REGISTRY_TOKEN");
+  temp_dir cfg;
+  BOOST_REQUIRE(sh(d.docker("tag " + ref + " " + host + "/committed:v1")).exit_code == 0);
+  r = sh(docker_cfg(d, cfg, "push " + host + "/committed:v1"), 60s);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "denied"), r.err);
+  auto login = docker_login(d, cfg, host);
+  BOOST_TEST(login.exit_code == 0, login.out + login.err);
+  r = sh(docker_cfg(d, cfg, "push " + host + "/committed:v1"), 120s);
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "v1: digest: sha256:" + digest), r.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

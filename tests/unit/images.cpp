@@ -98,6 +98,9 @@ fake_registry(registry_actor::stateful_pointer<fake_registry_state>,
             }
         return make_error(ec::not_found, "blob unknown");
       },
+      [](atom::push, std::string&, std::string&) -> caf::result<registry_session> {
+        return make_error(ec::not_implemented, "the fake registry takes no push");
+      },
       [](atom::config, daemon_config&) {},
       [](job&) -> job_result { return {}; },
   };
