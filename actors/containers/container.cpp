@@ -1036,8 +1036,12 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   auto graph = st.deps->graph;
   auto layer = st.info.rw_layer;
   int pid = st.proc && is_running(st.info.state) ? st.proc->pid : 0;
-  auto open_root = [graph, layer, pid, id = st.info.id] {
-    return graph::container_root::open(graph, layer, pid, id);
+  std::vector<graph::bind_spec> binds; // seen in a stopped container too, as moby mounts them
+  for (auto& b : st.info.config.host.binds)
+    if (auto m = bind_mount(b))
+      binds.push_back({m->source, m->destination, m->options.back() == "ro"});
+  auto open_root = [graph, layer, pid, id = st.info.id, binds] {
+    return graph::container_root::open(graph, layer, pid, id, binds);
   };
   auto not_found = [path, ref](caf::error err) {
     if (err == ec::not_found)

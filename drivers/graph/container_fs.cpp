@@ -6,12 +6,17 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace berth::graph {
@@ -191,10 +196,63 @@ caf::expected<std::string> resolve_in_scope(int rootfd, const std::string& path)
   return current();
 }
 
-caf::expected<std::unique_ptr<container_root>> container_root::open(std::shared_ptr<driver> graph,
-                                                                    const std::string& layer,
-                                                                    int pid,
-                                                                    const std::string& id) {
+/// A thread in a mount namespace of its own (private propagation) with a container's binds
+/// mounted over its root; the namespace lives until the thread is told to end.
+struct container_root::mount_ns {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  bool stop = false;
+  caf::error err;
+  unique_fd root; // opened inside the namespace: lookups through it see the binds
+  std::thread thread;
+
+  void run(const std::string& merged, const std::vector<bind_spec>& binds) {
+    auto fail = [this](caf::error e) {
+      std::lock_guard<std::mutex> lock{mu};
+      err = std::move(e);
+      ready = true;
+      cv.notify_all();
+    };
+    if (::unshare(CLONE_FS | CLONE_NEWNS) != 0) return fail(sys_error("unshare a mount namespace"));
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      return fail(sys_error("make the mount namespace private"));
+    unique_fd rootfd{::open(merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    if (!rootfd) return fail(sys_error("open the container root " + merged));
+    auto magic = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
+    for (auto& b : binds) {
+      unique_fd src{::open(b.source.c_str(), O_PATH | O_CLOEXEC)};
+      auto dst = open_in_root(rootfd.fd, b.destination, O_PATH);
+      if (!src || !dst) continue; // nothing to mount, or nowhere to mount it
+      if (::mount(magic(src.fd).c_str(), magic(dst->fd).c_str(), nullptr, MS_BIND | MS_REC,
+                  nullptr) != 0)
+        return fail(sys_error("mount " + b.source + " on " + b.destination));
+      if (!b.readonly) continue;
+      auto top = open_in_root(rootfd.fd, b.destination, O_PATH); // the bind just made
+      if (!top || ::mount(nullptr, magic(top->fd).c_str(), nullptr,
+                          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
+        return fail(sys_error("make " + b.destination + " read-only"));
+    }
+    std::unique_lock<std::mutex> lock{mu};
+    root = std::move(rootfd);
+    ready = true;
+    cv.notify_all();
+    cv.wait(lock, [this] { return stop; }); // the namespace ends with this thread
+  }
+
+  ~mount_ns() {
+    {
+      std::lock_guard<std::mutex> lock{mu};
+      stop = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+caf::expected<std::unique_ptr<container_root>>
+container_root::open(std::shared_ptr<driver> graph, const std::string& layer, int pid,
+                     const std::string& id, const std::vector<bind_spec>& binds) {
   std::unique_ptr<container_root> root{new container_root};
   if (pid > 0 && !id.empty()) {
     // One /proc/<pid> fd for the root and the cgroup: both of the same process, which is still
@@ -215,6 +273,17 @@ caf::expected<std::unique_ptr<container_root>> container_root::open(std::shared_
   if (!path) return path.error();
   root->graph_ = std::move(graph);
   root->layer_ = layer;
+  if (!binds.empty()) {
+    root->ns_ = std::make_unique<mount_ns>();
+    auto* ns = root->ns_.get();
+    ns->thread = std::thread{[ns, merged = *path, binds] { ns->run(merged, binds); }};
+    std::unique_lock<std::mutex> lock{ns->mu};
+    ns->cv.wait(lock, [ns] { return ns->ready; });
+    if (ns->err) return ns->err;
+    root->fd_ = unique_fd{::fcntl(ns->root.fd, F_DUPFD_CLOEXEC, 0)};
+    if (!root->fd_) return sys_error("dup the container root");
+    return root;
+  }
   root->fd_ = unique_fd{::open(path->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
   if (!root->fd_) return sys_error("open the container root " + *path);
   return root;
@@ -222,6 +291,7 @@ caf::expected<std::unique_ptr<container_root>> container_root::open(std::shared_
 
 container_root::~container_root() {
   fd_.reset();
+  ns_.reset(); // the binds' namespace ends before the layer is unmounted
   if (graph_ && !layer_.empty()) graph_->unmount(layer_);
 }
 

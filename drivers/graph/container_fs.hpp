@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace berth::graph {
 
@@ -52,22 +53,35 @@ struct path_info {
   std::string link_target; // the symlink fully resolved in the container, else ""
 };
 
+/// A bind mount of a container (HostConfig.Binds).
+struct bind_spec {
+  std::string source;      // host path
+  std::string destination; // container path
+  bool readonly = false;
+};
+
 /// An open container root, released (unmounted when it was mounted) on destruction.
 class container_root {
 public:
   /// While process `pid` (0: none) runs in container `id`'s cgroup: /proc/<pid>/root.
   /// Otherwise the read-write `layer`, mounted through `graph` (counted: a start meanwhile
-  /// shares the mount).
+  /// shares the mount), with `binds` mounted over it as moby mounts a stopped container's
+  /// volumes for a copy: in a mount namespace of its own, held by a thread until the root is
+  /// released, so nothing shows on the host. A bind whose source or mount point is missing is
+  /// left out.
   static caf::expected<std::unique_ptr<container_root>>
-  open(std::shared_ptr<driver> graph, const std::string& layer, int pid, const std::string& id);
+  open(std::shared_ptr<driver> graph, const std::string& layer, int pid, const std::string& id,
+       const std::vector<bind_spec>& binds = {});
   ~container_root();
   container_root(const container_root&) = delete;
   container_root& operator=(const container_root&) = delete;
   int fd() const { return fd_.fd; }
 
 private:
+  struct mount_ns;
   container_root() = default;
   io::unique_fd fd_;
+  std::unique_ptr<mount_ns> ns_; // the binds' namespace, when there are binds
   std::shared_ptr<driver> graph_;
   std::string layer_; // set when mounted
 };

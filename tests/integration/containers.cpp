@@ -1065,6 +1065,32 @@ BOOST_AUTO_TEST_CASE(cp_hostile_symlinks_and_tars_stay_inside) {
   }
 }
 
+// docker cp through a stopped container's binds: mounted for the copy in a namespace of its
+// own (nothing shows on the host), a read-only bind refuses writes.
+BOOST_AUTO_TEST_CASE(cp_through_the_binds_of_a_stopped_container) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto rw = d.dir.file("bind-rw");
+  auto ro = d.dir.file("bind-ro");
+  BOOST_REQUIRE(sh("mkdir -p " + rw + " " + ro + " && echo fromhost > " + rw +
+                   "/h.txt && echo ro > " + ro + "/r.txt && echo tohost > " + d.dir.file("in.txt"))
+                    .exit_code == 0);
+  auto r = sh(d.docker("run --name binds -v " + rw + ":/data -v " + ro + ":/ro:ro busybox true"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = sh(d.docker("cp binds:/data/h.txt -") + " | tar xO");
+  BOOST_TEST(r.out == "fromhost\n", r.out + r.err);
+  r = sh(d.docker("cp " + d.dir.file("in.txt") + " binds:/data/"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(sh("cat " + rw + "/in.txt").out == "tohost\n");
+  r = sh(d.docker("cp " + d.dir.file("in.txt") + " binds:/ro/"));
+  BOOST_TEST(contains(r.err, "mounted volume is marked read-only"), r.err);
+  BOOST_TEST(sh("test -e " + ro + "/in.txt").exit_code != 0);
+  r = sh(d.docker("cp binds:/ -") + " | tar t");
+  BOOST_TEST(contains(r.out, "/ro/r.txt\n"), r.out);
+  BOOST_TEST(sh("grep -c " + d.dir.path + " /proc/self/mountinfo").out == "0\n");
+}
+
 // docker commit: the read-write layer (an added file, a deletion) becomes a layer on the image,
 // the changes and the container's config make the new config; it runs, saves and loads.
 BOOST_AUTO_TEST_CASE(commit_and_run_the_new_image) {
