@@ -266,4 +266,18 @@ caf::expected<events_actor> spawn_events(caf::actor_system& sys, events_options 
   return sys.spawn(events_impl, std::move(opts));
 }
 
+event container_event(const container_info& info, std::string action,
+                      const std::map<std::string, std::string>& extra) {
+  event ev;
+  ev.type = "container";
+  ev.action = std::move(action);
+  ev.actor_id = info.id;
+  ev.attributes = info.config.labels;
+  ev.attributes["image"] = info.config.image;
+  ev.attributes["name"] = info.name.substr(info.name.rfind('/', 0) == 0 ? 1 : 0);
+  for (auto& [k, v] : extra)
+    ev.attributes[k] = v;
+  return ev;
+}
+
 } // namespace berth

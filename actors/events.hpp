@@ -15,6 +15,8 @@
 #include <caf/fwd.hpp>
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 namespace berth {
 
@@ -34,5 +36,9 @@ caf::error validate_event_filters(const filter_args& filters);
 
 /// Now, in unix nanoseconds.
 int64_t now_nano();
+
+/// A container event of `info`: its labels, `image` and `name` as attributes, then `extra`.
+event container_event(const container_info& info, std::string action,
+                      const std::map<std::string, std::string>& extra = {});
 
 } // namespace berth

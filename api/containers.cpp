@@ -550,14 +550,7 @@ void add_container_routes(router& r, std::shared_ptr<api_context> ctx) {
       // the detach keys end this client's stream; the container runs on (moby's "detach" event)
       auto input = std::make_shared<attach_input>(keys, [ctx, sink_holder, c] {
         caf::anon_send(*sink_holder, atom::done_v, caf::error{});
-        event ev;
-        ev.type = "container";
-        ev.action = "detach";
-        ev.actor_id = c.id;
-        ev.attributes = c.config.labels;
-        ev.attributes["image"] = c.config.image;
-        ev.attributes["name"] = c.name.substr(1);
-        caf::anon_send(ctx->events, caf::publish_atom_v, std::move(ev));
+        caf::anon_send(ctx->events, caf::publish_atom_v, container_event(c, "detach"));
       });
       bool want_stdin = env.count("stdin") > 0;
       auto sink = spawn_stream_sink(*ctx->sys, conn, true);

@@ -57,26 +57,38 @@ caf::error sys_error(const std::string& what, int err) {
   return make_error(ec::system, what + ": " + std::strerror(err));
 }
 
-caf::error receive_fd(int sock, unique_fd& out) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+caf::expected<std::size_t> receive_fds(int sock, void* data, std::size_t len,
+                                       std::vector<unique_fd>& fds, std::size_t max_fds,
+                                       int flags) {
+  iovec iov{data, len};
+  std::vector<char> control(CMSG_SPACE(max_fds * sizeof(int)));
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
   ssize_t n;
-  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags)) < 0 && errno == EINTR) {
   }
-  if (n < 0) return sys_error("receive an fd");
+  if (n < 0) return sys_error("receive fds");
+  fds.clear();
   for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-      out.reset(fd);
-    }
-  if (!out) return make_error(ec::system, "no fd received");
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+        fds.emplace_back(fd);
+      }
+  return static_cast<std::size_t>(n);
+}
+
+caf::error receive_fd(int sock, unique_fd& out) {
+  char byte;
+  std::vector<unique_fd> fds;
+  auto n = receive_fds(sock, &byte, 1, fds, 1);
+  if (!n) return sys_error("receive an fd");
+  if (fds.empty()) return make_error(ec::system, "no fd received");
+  out = std::move(fds.front());
   return {};
 }
 

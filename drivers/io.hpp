@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace berth::io {
 
@@ -118,5 +119,12 @@ caf::error sys_error(const std::string& what, int err = errno);
 /// Receive one fd sent over the unix socket `sock` (SCM_RIGHTS, with at least one byte) into
 /// `out` (CLOEXEC); an error when the peer closed or sent none.
 caf::error receive_fd(int sock, unique_fd& out);
+
+/// One recvmsg on the unix socket `sock` (`flags` added, e.g. MSG_DONTWAIT): up to `len` data
+/// bytes into `data`, and the fds that came with them (at most `max_fds` expected; CLOEXEC)
+/// into `fds`. Returns the data byte count (0: the peer closed).
+caf::expected<std::size_t> receive_fds(int sock, void* data, std::size_t len,
+                                       std::vector<unique_fd>& fds, std::size_t max_fds,
+                                       int flags = 0);
 
 } // namespace berth::io

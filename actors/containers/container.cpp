@@ -1,6 +1,7 @@
 // The container actor (see container.hpp for the states and the on-disk layout).
 #include "actors/containers/container.hpp"
 
+#include "actors/events.hpp"
 #include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "actors/worker.hpp"
@@ -358,16 +359,8 @@ caf::error check_writable(const host_config& h, const std::string& abs) {
 void publish(container_self self, std::string action,
              std::map<std::string, std::string> extra = {}) {
   auto& st = self->state;
-  event ev;
-  ev.type = "container";
-  ev.action = std::move(action);
-  ev.actor_id = st.info.id;
-  ev.attributes = st.info.config.labels;
-  ev.attributes["image"] = st.info.config.image;
-  ev.attributes["name"] = st.info.name.substr(1);
-  for (auto& [k, v] : extra)
-    ev.attributes[k] = v;
-  self->send(st.deps->events, caf::publish_atom_v, std::move(ev));
+  self->send(st.deps->events, caf::publish_atom_v,
+             container_event(st.info, std::move(action), extra));
 }
 
 void persist(container_self self) {
@@ -927,10 +920,7 @@ caf::result<job_result> update(container_self self, job& j) {
 
 /// The event attributes of the container (image, name, labels).
 std::map<std::string, std::string> event_attributes(const container_actor_state& st) {
-  auto a = st.info.config.labels;
-  a["image"] = st.info.config.image;
-  a["name"] = st.info.name.substr(1);
-  return a;
+  return container_event(st.info, "").attributes;
 }
 
 /// moby's refusals of an exec (create and start): 409 unless running and not paused.

@@ -1,6 +1,7 @@
 // The container manager (see manager.hpp).
 #include "actors/containers/manager.hpp"
 
+#include "actors/events.hpp"
 #include "actors/jobs.hpp"
 #include "actors/log.hpp"
 #include "actors/worker.hpp"
@@ -278,14 +279,8 @@ caf::result<job_result> create(manager_self self, job& j) {
                     return;
                   }
                   spawn_record(self, info, false);
-                  event ev;
-                  ev.type = "container";
-                  ev.action = "create";
-                  ev.actor_id = info.id;
-                  ev.attributes = info.config.labels;
-                  ev.attributes["image"] = info.config.image;
-                  ev.attributes["name"] = info.name.substr(1);
-                  self->send(self->state.opts.deps->events, caf::publish_atom_v, std::move(ev));
+                  self->send(self->state.opts.deps->events, caf::publish_atom_v,
+                             container_event(info, "create"));
                   rp.deliver(ok(caf::make_message(create_result{info.id, {}})));
                 });
           },

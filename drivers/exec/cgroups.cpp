@@ -246,9 +246,9 @@ caf::expected<std::vector<uint64_t>> read_numbers(const std::string& path) {
   return out;
 }
 
-/// A v1 blkio file, as containerd reads it: "MAJ:MIN OP VALUE" or "MAJ:MIN VALUE" lines; the
-/// "Total N" line is skipped. Missing file: nothing.
-caf::error read_blkio(const std::string& path, std::vector<blkio_entry>& out) {
+/// Call `each` with every non-empty line of the control file `path`, split at white space.
+/// Missing file: no line.
+template <class F> caf::error for_each_line(const std::string& path, F each) {
   std::string s;
   int err = read_control(path, s);
   if (err == ENOENT) return caf::none;
@@ -259,38 +259,41 @@ caf::error read_blkio(const std::string& path, std::vector<blkio_entry>& out) {
     auto line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
     auto fields = split_ws(line);
-    if (fields.empty() || (fields.size() == 2 && fields[0] == "Total")) continue;
-    auto colon = fields[0].find(':');
+    if (fields.empty()) continue;
+    if (auto e = each(line, fields)) return e;
+  }
+  return caf::none;
+}
+
+/// "MAJ:MIN" of a device.
+bool parse_device(std::string_view f, uint64_t& major, uint64_t& minor) {
+  auto colon = f.find(':');
+  return colon != std::string_view::npos && parse_u64(f.substr(0, colon), major) &&
+         parse_u64(f.substr(colon + 1), minor);
+}
+
+/// A v1 blkio file, as containerd reads it: "MAJ:MIN OP VALUE" or "MAJ:MIN VALUE" lines; the
+/// "Total N" line is skipped. Missing file: nothing.
+caf::error read_blkio(const std::string& path, std::vector<blkio_entry>& out) {
+  return for_each_line(path, [&](std::string_view line, const auto& fields) -> caf::error {
+    if (fields.size() == 2 && fields[0] == "Total") return caf::none;
     blkio_entry e;
-    bool ok = (fields.size() == 2 || fields.size() == 3) && colon != std::string_view::npos &&
-              parse_u64(fields[0].substr(0, colon), e.major) &&
-              parse_u64(fields[0].substr(colon + 1), e.minor);
+    bool ok =
+        (fields.size() == 2 || fields.size() == 3) && parse_device(fields[0], e.major, e.minor);
     if (ok && fields.size() == 3) e.op = std::string{fields[1]};
     if (!ok || !parse_u64(fields.back(), e.value))
       return make_error(ec::system, "invalid line in " + path + ": " + std::string{line});
     out.push_back(std::move(e));
-  }
-  return caf::none;
+    return caf::none;
+  });
 }
 
 /// v2 io.stat ("MAJ:MIN rbytes=N wbytes=N rios=N ..."): a "read" and a "write" entry per
 /// device, as moby's statsV2. Missing file: nothing.
 caf::error read_io_stat(const std::string& path, std::vector<blkio_entry>& out) {
-  std::string s;
-  int err = read_control(path, s);
-  if (err == ENOENT) return caf::none;
-  if (err != 0) return sys_error("cannot read " + path, err);
-  std::string_view rest{s};
-  while (!rest.empty()) {
-    auto nl = rest.find('\n');
-    auto fields = split_ws(rest.substr(0, nl));
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    if (fields.size() < 2) continue;
-    auto colon = fields[0].find(':');
+  return for_each_line(path, [&](std::string_view, const auto& fields) -> caf::error {
     uint64_t major = 0, minor = 0, rbytes = 0, wbytes = 0;
-    if (colon == std::string_view::npos || !parse_u64(fields[0].substr(0, colon), major) ||
-        !parse_u64(fields[0].substr(colon + 1), minor))
-      continue;
+    if (fields.size() < 2 || !parse_device(fields[0], major, minor)) return caf::none;
     for (std::size_t i = 1; i < fields.size(); ++i) {
       auto eq = fields[i].find('=');
       if (eq == std::string_view::npos) continue;
@@ -302,8 +305,8 @@ caf::error read_io_stat(const std::string& path, std::vector<blkio_entry>& out) 
     }
     out.push_back({major, minor, "read", rbytes});
     out.push_back({major, minor, "write", wbytes});
-  }
-  return caf::none;
+    return caf::none;
+  });
 }
 
 /// Clock ticks per second of cpuacct.stat (USER_HZ).

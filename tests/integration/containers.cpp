@@ -612,7 +612,16 @@ BOOST_AUTO_TEST_CASE(exec_in_running_containers) {
   auto again = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/start",
                          "Content-Type: application/json\r\n", R"({"Detach":true})");
   BOOST_TEST(again.status == 409, again.body);
-  auto missing = http_unix(d.socket, "GET", "/v1.41/exec/nope/json");
+  // a resize with a size that is no number is moby's 400; an unknown exec is 404
+  auto bad_size = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/resize?h=abc&w=80");
+  BOOST_TEST(bad_size.status == 400, bad_size.body);
+  BOOST_TEST(contains(bad_size.body, R"(strconv.Atoi: parsing \"abc\": invalid syntax)"),
+             bad_size.body);
+  bad_size = http_unix(d.socket, "POST", "/v1.41/exec/" + exec_id + "/resize?h=24");
+  BOOST_TEST(bad_size.status == 400, bad_size.body);
+  auto missing = http_unix(d.socket, "POST", "/v1.41/exec/nope/resize?h=24&w=80");
+  BOOST_TEST(missing.status == 404, missing.body);
+  missing = http_unix(d.socket, "GET", "/v1.41/exec/nope/json");
   BOOST_TEST(missing.status == 404);
   BOOST_TEST(contains(missing.body, "No such exec instance: nope"), missing.body);
   auto nocmd = http_unix(d.socket, "POST", "/v1.41/containers/ex/exec",

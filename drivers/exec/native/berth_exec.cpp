@@ -197,12 +197,8 @@ void read_rlimits(decoder& d, std::vector<rlimit_spec>& out) {
   }
 }
 
-// The spec of --join (spec_format.hpp): what a command in a running container needs.
-spec read_join_spec() {
-  auto data = read_framed();
-  decoder d{data.data(), data.data() + data.size()};
-  if (d.u64() != berth::exec::spec_format::join_magic) report('S', "malformed spec");
-  spec s;
+// The process part of both specs (spec_format.hpp).
+void read_process(decoder& d, spec& s) {
   s.args = d.strs();
   s.env = d.strs();
   s.cwd = d.str();
@@ -212,6 +208,15 @@ spec read_join_spec() {
   s.caps = d.u64();
   read_rlimits(d, s.rlimits);
   if (s.args.empty()) report('S', "malformed spec");
+}
+
+// The spec of --join (spec_format.hpp): what a command in a running container needs.
+spec read_join_spec() {
+  auto data = read_framed();
+  decoder d{data.data(), data.data() + data.size()};
+  if (d.u64() != berth::exec::spec_format::join_magic) report('S', "malformed spec");
+  spec s;
+  read_process(d, s);
   return s;
 }
 
@@ -221,16 +226,9 @@ spec read_spec() {
   if (d.u64() != spec_magic) report('S', "malformed spec");
   spec s;
   s.rootfs = d.str();
-  s.args = d.strs();
-  s.env = d.strs();
-  s.cwd = d.str();
-  s.user = d.str();
-  s.additional_groups = d.strs();
+  read_process(d, s);
   s.hostname = d.str();
   s.domainname = d.str();
-  s.flags = d.u64();
-  s.caps = d.u64();
-  read_rlimits(d, s.rlimits);
   s.sysctls.resize(d.count());
   for (auto& [k, v] : s.sysctls) {
     k = d.str();
@@ -256,7 +254,6 @@ spec read_spec() {
     dev.uid = d.u64();
     dev.gid = d.u64();
   }
-  if (s.args.empty()) report('S', "malformed spec");
   return s;
 }
 

@@ -132,20 +132,26 @@ struct encoder {
   }
 };
 
-// The spec as the helper reads it.
-caf::expected<std::string> encode(const process_spec& spec) {
+// The part of both specs that describes the process (spec_format.hpp): args, env, cwd, user,
+// additional groups, flags, capabilities, rlimits.
+caf::error encode_process(encoder& e, const process_spec& spec, uint64_t flags) {
   auto caps = capability_set(spec);
   if (!caps) return caps.error();
-  encoder e;
-  e.u64(spec_magic);
-  e.str(spec.rootfs);
   e.strs(spec.args);
   e.strs(spec.env);
   e.str(spec.cwd.empty() ? "/" : spec.cwd);
   e.str(spec.user);
   e.strs(spec.additional_groups);
-  e.str(spec.hostname);
-  e.str(spec.domainname);
+  e.u64(flags);
+  e.u64(*caps);
+  return e.rlimits(spec.rlimits);
+}
+
+// The spec as the helper reads it.
+caf::expected<std::string> encode(const process_spec& spec) {
+  encoder e;
+  e.u64(spec_magic);
+  e.str(spec.rootfs);
   uint64_t flags = 0;
   auto set = [&](bool on, spec_flag f) {
     if (on) flags |= f;
@@ -159,9 +165,9 @@ caf::expected<std::string> encode(const process_spec& spec) {
   set(spec.host_pid, flag_host_pid);
   set(spec.host_ipc, flag_host_ipc);
   set(spec.host_uts, flag_host_uts);
-  e.u64(flags);
-  e.u64(*caps);
-  if (auto err = e.rlimits(spec.rlimits)) return err;
+  if (auto err = encode_process(e, spec, flags)) return err;
+  e.str(spec.hostname);
+  e.str(spec.domainname);
   e.u64(spec.sysctls.size());
   for (auto& [key, value] : spec.sysctls) {
     if (key.empty() || key.find('/') != std::string::npos || key.find("..") != std::string::npos)
@@ -197,24 +203,15 @@ caf::expected<std::string> encode(const process_spec& spec) {
   return e.framed();
 }
 
-// The spec of `berth-exec --join` (spec_format.hpp).
+// The spec of `berth-exec --join` (spec_format.hpp): the process part alone.
 caf::expected<std::string> encode_join(const process_spec& spec) {
-  auto caps = capability_set(spec);
-  if (!caps) return caps.error();
   encoder e;
   e.u64(berth::exec::spec_format::join_magic);
-  e.strs(spec.args);
-  e.strs(spec.env);
-  e.str(spec.cwd.empty() ? "/" : spec.cwd);
-  e.str(spec.user);
-  e.strs(spec.additional_groups);
   uint64_t flags = 0;
   if (spec.tty) flags |= flag_tty;
   if (spec.privileged) flags |= flag_privileged;
   if (spec.no_new_privileges) flags |= flag_no_new_privileges;
-  e.u64(flags);
-  e.u64(*caps);
-  if (auto err = e.rlimits(spec.rlimits)) return err;
+  if (auto err = encode_process(e, spec, flags)) return err;
   return e.framed();
 }
 
@@ -551,30 +548,12 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
 // the pty master (SCM_RIGHTS). Nothing (EOF) when the helper failed before.
 caf::error receive_command(int sock, pid_t& pid, unique_fd& pidfd, unique_fd& pty) {
   int32_t p = 0;
-  iovec iov{&p, sizeof(p)};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR) {
-  }
-  if (n < 0) return sys_error("receive the exec'd command");
-  std::vector<int> fds;
-  for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-        fds.push_back(fd);
-      }
-  if (!fds.empty()) pidfd.reset(fds[0]);
-  if (fds.size() > 1) pty.reset(fds[1]);
-  for (size_t i = 2; i < fds.size(); ++i)
-    ::close(fds[i]);
-  if (n != static_cast<ssize_t>(sizeof(p)) || !pidfd)
+  std::vector<unique_fd> fds;
+  auto n = io::receive_fds(sock, &p, sizeof(p), fds, 2, MSG_DONTWAIT);
+  if (!n) return sys_error("receive the exec'd command");
+  if (!fds.empty()) pidfd = std::move(fds[0]);
+  if (fds.size() > 1) pty = std::move(fds[1]);
+  if (*n != sizeof(p) || !pidfd)
     return make_error(ec::system, "exec failed: the helper handed no process over");
   pid = static_cast<pid_t>(p);
   return {};

@@ -9,14 +9,17 @@
 
 namespace berth::exec::spec_format {
 
-/// "BEX3": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
-constexpr uint64_t magic = 0x33584542;
+/// "BEX4": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
+/// After it: the rootfs, the process part (below), then hostname, domainname, sysctls, shm size,
+/// mounts, masked and read-only paths, devices.
+constexpr uint64_t magic = 0x34584542;
 
-/// "BEJ1": the spec of `berth-exec --join` (docker exec), in the order of native.cpp's
-/// `encode_join`: args, env, cwd, user, additional groups, flags, capabilities, rlimits. Its
+/// "BEJ2": the spec of `berth-exec --join` (docker exec): the process part alone. The process
+/// part (native.cpp's `encode_process`): args, env, cwd, user, additional groups, flags,
+/// capabilities, rlimits. Its
 /// fds: 0-2 stdio, 3 the spec (then the command's pidfd and pty master come back on it), 4 the
 /// error pipe, 5 a pidfd of the container's first process (whose namespaces it joins).
-constexpr uint64_t join_magic = 0x314A4542;
+constexpr uint64_t join_magic = 0x324A4542;
 
 /// The flags word.
 enum flag : uint64_t {
