@@ -1410,6 +1410,8 @@ private:
       std::string key = names.c_str() + i;
       i += key.size() + 1;
       if (key.empty() || key.rfind("system.", 0) == 0) continue; // ACLs: not carried
+      // overlayfs's own (opaque, origin, impure...): read from an upper dir, never content
+      if (key.rfind("trusted.overlay.", 0) == 0) continue;
       auto vlen = ::lgetxattr(p.c_str(), key.c_str(), nullptr, 0);
       if (vlen < 0) continue;
       std::string val(static_cast<std::size_t>(vlen), '\0');

@@ -77,9 +77,10 @@ public:
   /// Unmount everything (daemon shutdown).
   virtual void cleanup() = 0;
 
-  /// Layer `id`'s `changes` (as changes(id) gave them) as a layer tar with AUFS whiteouts, read
-  /// from the mounted layer (docker commit).
-  caf::error diff_tar(const std::string& id, const std::vector<change>& changes, io::writer out);
+  /// Layer `id`'s `changes` (as changes(id) gave them) as a layer tar with AUFS whiteouts
+  /// (docker commit). By default read from the mounted layer.
+  virtual caf::error diff_tar(const std::string& id, const std::vector<change>& changes,
+                              io::writer out);
 };
 
 /// The valid driver names, in order of preference.

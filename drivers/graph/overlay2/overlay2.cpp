@@ -425,6 +425,13 @@ public:
     return std::move(w->out);
   }
 
+  // What changed is all in the layer's own diff dir (copied up whole): no mount is needed.
+  caf::error diff_tar(const std::string& id, const std::vector<change>& changes,
+                      io::writer out) override {
+    if (!exists(id)) return not_found(id);
+    return write_changes_tar(diff(id), changes, std::move(out));
+  }
+
   caf::error export_tar(const std::string& id, io::writer out) override {
     auto root = mount(id);
     if (!root) return root.error();
