@@ -1,6 +1,7 @@
 // The registry client library: Docker Registry HTTP API v2 / OCI distribution over HTTPS (system
 // CAs) or plain HTTP (insecure registries and 127.0.0.0/8), auth (anonymous, basic, Bearer with a
-// token cache per scope), manifests and their platform selection, and blob streams.
+// token cache per scope), manifests and their platform selection, blob streams, and the uploads
+// of docker push (blobs, manifests).
 // Blocking calls: run them on a detached actor or a worker thread, never on a scheduler thread.
 // The registry client actor (actors/registry/registry.hpp) is built on this.
 #pragma once

@@ -1,6 +1,7 @@
 // The registry client actor: resolves image references to their config and layers, opens blob
-// streams for the image store, and checks credentials (POST /auth, job `auth`). Every blocking
-// HTTP exchange runs on a detached worker, so a slow registry never blocks an actor thread.
+// streams for the image store, hands out push sessions (docker push), and checks credentials
+// (POST /auth, job `auth`). Every blocking HTTP exchange runs on a detached worker, so a slow
+// registry never blocks an actor thread.
 // The protocol itself is in actors/registry/client.hpp.
 #pragma once
 
