@@ -657,6 +657,71 @@ void decode_ulimits(decoder& d, const element& v, const scope& s, host_config& h
   }
 }
 
+void decode_mounts(decoder& d, const element& v, const scope& s, host_config& h) {
+  auto f = s.at("Mounts");
+  h.mounts.clear();
+  if (v.is_null()) return;
+  simdjson::dom::array arr;
+  if (v.get(arr)) return d.type_error(kind_of(v), f, "[]mount.Mount");
+  auto sc = s.sub("Mount", "Mounts");
+  for (element e : arr) {
+    auto obj = d.object(e, f, "mount.Mount");
+    if (!obj) continue;
+    mount_point m;
+    m.type.clear();
+    for (auto kv : *obj) {
+      auto k = kv.key;
+      if (ieq(k, "Type")) {
+        d.string(kv.value, sc.at("Type"), m.type);
+      } else if (ieq(k, "Source")) {
+        d.string(kv.value, sc.at("Source"), m.source);
+      } else if (ieq(k, "Target")) {
+        d.string(kv.value, sc.at("Target"), m.destination);
+      } else if (ieq(k, "ReadOnly")) {
+        d.boolean(kv.value, sc.at("ReadOnly"), m.read_only);
+      } else if (ieq(k, "BindOptions")) {
+        auto b = d.object(kv.value, sc.at("BindOptions"), "mount.BindOptions");
+        if (!b) continue;
+        for (auto x : *b)
+          if (ieq(x.key, "Propagation"))
+            d.string(x.value, sc.at("BindOptions.Propagation"), m.propagation);
+      } else if (ieq(k, "VolumeOptions")) {
+        auto vo = d.object(kv.value, sc.at("VolumeOptions"), "mount.VolumeOptions");
+        if (!vo) continue;
+        for (auto x : *vo) {
+          if (ieq(x.key, "NoCopy")) {
+            d.boolean(x.value, sc.at("VolumeOptions.NoCopy"), m.no_copy);
+          } else if (ieq(x.key, "Labels")) {
+            d.string_map(x.value, sc.at("VolumeOptions.Labels"), m.labels);
+          } else if (ieq(x.key, "DriverConfig")) {
+            auto dc = d.object(x.value, sc.at("VolumeOptions.DriverConfig"), "mount.Driver");
+            if (!dc) continue;
+            for (auto y : *dc) {
+              if (ieq(y.key, "Name"))
+                d.string(y.value, sc.at("VolumeOptions.DriverConfig.Name"), m.driver);
+              else if (ieq(y.key, "Options"))
+                d.string_map(y.value, sc.at("VolumeOptions.DriverConfig.Options"), m.driver_opts);
+            }
+          }
+        }
+      } else if (ieq(k, "TmpfsOptions")) {
+        auto t = d.object(kv.value, sc.at("TmpfsOptions"), "mount.TmpfsOptions");
+        if (!t) continue;
+        for (auto x : *t) {
+          if (ieq(x.key, "SizeBytes")) {
+            d.integer(x.value, sc.at("TmpfsOptions.SizeBytes"), m.tmpfs_size);
+          } else if (ieq(x.key, "Mode")) {
+            uint64_t mode = 0;
+            if (d.unsigned_integer(x.value, sc.at("TmpfsOptions.Mode"), mode, "fs.FileMode"))
+              m.tmpfs_mode = static_cast<uint32_t>(mode & 07777);
+          }
+        }
+      }
+    }
+    h.mounts.push_back(std::move(m));
+  }
+}
+
 // The HostConfig fields that map straight onto one member of host_config.
 template <class T> using host_member = std::pair<const char*, T host_config::*>;
 constexpr host_member<std::string> host_strings[] = {
@@ -759,6 +824,8 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
       d.integer(v, at("PidsLimit"), h.pids_limit);
   } else if (is("Ulimits")) {
     decode_ulimits(d, v, s, h);
+  } else if (is("Mounts")) {
+    decode_mounts(d, v, s, h);
   } else if (is("ConsoleSize")) {
     if (v.is_null()) return true;
     simdjson::dom::array arr;
@@ -1439,10 +1506,68 @@ json::object encode_state(const container_state& s) {
   return o;
 }
 
+// HostConfig.Mounts as sent (mount.Mount, empty fields left out).
+json::value encode_mount_requests(const std::vector<mount_point>& mounts) {
+  if (mounts.empty()) return nullptr;
+  json::array a;
+  for (auto& m : mounts) {
+    json::object o;
+    o["Type"] = m.type;
+    if (!m.source.empty()) o["Source"] = m.source;
+    o["Target"] = m.destination;
+    if (m.read_only) o["ReadOnly"] = true;
+    if (m.type == "bind" && !m.propagation.empty()) {
+      json::object b;
+      b["Propagation"] = m.propagation;
+      o["BindOptions"] = std::move(b);
+    }
+    if (m.type == "volume" &&
+        (m.no_copy || !m.labels.empty() || !m.driver.empty() || !m.driver_opts.empty())) {
+      json::object vo;
+      if (m.no_copy) vo["NoCopy"] = true;
+      if (!m.labels.empty()) vo["Labels"] = string_object(m.labels);
+      if (!m.driver.empty() || !m.driver_opts.empty()) {
+        json::object dc;
+        dc["Name"] = m.driver;
+        if (!m.driver_opts.empty()) dc["Options"] = string_object(m.driver_opts);
+        vo["DriverConfig"] = std::move(dc);
+      }
+      o["VolumeOptions"] = std::move(vo);
+    }
+    if (m.type == "tmpfs" && (m.tmpfs_size > 0 || m.tmpfs_mode != 0)) {
+      json::object t;
+      if (m.tmpfs_size > 0) t["SizeBytes"] = m.tmpfs_size;
+      if (m.tmpfs_mode != 0) t["Mode"] = m.tmpfs_mode;
+      o["TmpfsOptions"] = std::move(t);
+    }
+    a.push_back(std::move(o));
+  }
+  return a;
+}
+
+// A container's mounts (types.MountPoint) for inspect and ps.
+json::array encode_mount_points(const container_info& c) {
+  json::array a;
+  for (auto& m : c.mounts) {
+    json::object o;
+    o["Type"] = m.type;
+    if (m.type == "volume") o["Name"] = m.source;
+    o["Source"] = m.host_path;
+    o["Destination"] = m.destination;
+    if (m.type == "volume") o["Driver"] = m.driver.empty() ? "local" : m.driver;
+    o["Mode"] = m.mode;
+    o["RW"] = !m.read_only;
+    o["Propagation"] = m.type == "bind" ? (m.propagation.empty() ? "rprivate" : m.propagation) : "";
+    a.push_back(std::move(o));
+  }
+  return a;
+}
+
 json::object encode_host_config(const container_info& c) {
   auto& h = c.config.host;
   json::object o;
   o["Binds"] = strings_or_null(h.binds);
+  o["Mounts"] = encode_mount_requests(h.mounts);
   o["ContainerIDFile"] = "";
   json::object log;
   log["Type"] = !c.log_type.empty() ? c.log_type : h.log_type;
@@ -1634,7 +1759,7 @@ std::string encode_inspect(const container_info& c, bool size) {
     o["SizeRw"] = std::max<int64_t>(0, c.size_rw);
     o["SizeRootFs"] = std::max<int64_t>(0, c.size_root_fs);
   }
-  o["Mounts"] = json::array{};
+  o["Mounts"] = encode_mount_points(c);
   o["Config"] = encode_config(c);
   o["NetworkSettings"] = encode_network_settings(c);
   return json::serialize(o);
@@ -1665,7 +1790,7 @@ std::string encode_summary(const container_info& c, bool size, int64_t now_nano)
   json::object net;
   net["Networks"] = networks_of(c.config);
   o["NetworkSettings"] = std::move(net);
-  o["Mounts"] = json::array{};
+  o["Mounts"] = encode_mount_points(c);
   return json::serialize(o);
 }
 
@@ -1774,18 +1899,11 @@ bool ancestor_matches(const container_info& c, const std::string& value) {
   return starts_with(id, v);
 }
 
-bool volume_matches(const container_config& c, const std::string& value) {
-  for (auto& v : c.volumes)
-    if (v == value) return true;
-  for (auto& b : c.host.binds) {
-    // source:destination[:options]
-    auto first = b.find(':');
-    if (first == std::string::npos) continue;
-    auto source = b.substr(0, first);
-    auto rest = b.substr(first + 1);
-    auto destination = rest.substr(0, rest.find(':'));
-    if (source == value || destination == value) return true;
-  }
+// moby's volume filter: a mount's volume name (a bind's source) or its destination.
+bool volume_matches(const container_info& c, const std::string& value) {
+  for (auto& m : c.mounts)
+    if ((m.type == "volume" ? m.source : m.host_path) == value || m.destination == value)
+      return true;
   return false;
 }
 
@@ -1867,7 +1985,7 @@ bool matches(const container_info& c, const filter_args& f) {
   if (auto* v = get("volume")) {
     bool ok = false;
     for (auto& vol : *v)
-      ok = ok || volume_matches(cfg, vol);
+      ok = ok || volume_matches(c, vol);
     if (!ok) return false;
   }
   if (auto* v = get("ancestor")) {

@@ -2,6 +2,7 @@
 
 #include "api/container_codec.hpp"
 #include "api/images.hpp"
+#include "api/volumes.hpp"
 
 #include "actors/daemon/config.hpp"
 #include "actors/engine.hpp"
@@ -511,7 +512,8 @@ event_sink_actor::behavior_type event_sink(event_sink_actor::stateful_pointer<si
 } // namespace
 
 std::string encode_df(const std::vector<image_info>& images,
-                      const std::vector<container_info>& containers, int64_t now_nano) {
+                      const std::vector<container_info>& containers,
+                      const std::vector<volume_info>& volumes, int64_t now_nano) {
   // A layer is known by its chain (the diff IDs from the bottom up to it): images that share a
   // chain share that layer. LayersSize counts each once; an image's SharedSize is the size of
   // its layers that another image has too.
@@ -557,7 +559,10 @@ std::string encode_df(const std::vector<image_info>& images,
   o["LayersSize"] = layers_size;
   o["Images"] = std::move(image_list);
   o["Containers"] = std::move(container_list);
-  o["Volumes"] = boost::json::array{}; // named volumes arrive with the volumes issue
+  boost::json::array volume_list;
+  for (auto& v : volumes)
+    volume_list.push_back(boost::json::parse(encode_volume(v, true)));
+  o["Volumes"] = std::move(volume_list);
   o["BuildCache"] = boost::json::array{};
   return boost::json::serialize(o);
 }
@@ -579,10 +584,17 @@ void add_system_routes(router& r, std::shared_ptr<api_context> ctx) {
       if (images.status != status_ok || !images.output.match_elements<std::vector<image_info>>())
         return conn->respond(error_response(images.error));
       auto list = images.output.get_as<std::vector<image_info>>(0);
-      run_job(*ctx, job{"containers", {}, {{"size", "1"}}, {}}, [conn, list](job_result& res) {
-        answer<std::vector<container_info>>(conn, res, [&](const std::vector<container_info>& v) {
-          return encode_df(list, v, wall_clock_nano());
-        });
+      run_job(*ctx, job{"volumes", {}, {{"size", "1"}}, {}}, [ctx, conn, list](job_result& vr) {
+        if (vr.status != status_ok || !vr.output.match_elements<std::vector<volume_info>>())
+          return conn->respond(error_response(vr.error));
+        auto volumes = vr.output.get_as<std::vector<volume_info>>(0);
+        run_job(*ctx, job{"containers", {}, {{"size", "1"}}, {}},
+                [conn, list, volumes](job_result& res) {
+                  answer<std::vector<container_info>>(
+                      conn, res, [&](const std::vector<container_info>& v) {
+                        return encode_df(list, v, volumes, wall_clock_nano());
+                      });
+                });
       });
     });
   });

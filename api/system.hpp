@@ -65,9 +65,11 @@ void add_system_routes(router& r, std::shared_ptr<api_context> ctx);
 std::string encode_version(const version_info& v);
 /// GET /system/df (moby 20.10): LayersSize (each layer once), Images as GET /images/json with
 /// their Containers and SharedSize, Containers as GET /containers/json?size=1 (SizeRootFs = the
-/// read-write layer and the image), Volumes and BuildCache empty lists.
+/// read-write layer and the image), Volumes as GET /volumes with their UsageData, and an empty
+/// BuildCache.
 std::string encode_df(const std::vector<image_info>& images,
-                      const std::vector<container_info>& containers, int64_t now_nano);
+                      const std::vector<container_info>& containers,
+                      const std::vector<volume_info>& volumes, int64_t now_nano);
 std::string encode_info(const system_info& info);
 std::string encode_event(const event& ev);
 std::string encode_commands(const std::vector<command_info>& cmds);

@@ -94,6 +94,10 @@ CAF_ADD_TYPE_ID(berth, (berth::top_result))
 CAF_ADD_TYPE_ID(berth, (berth::exec_config))
 CAF_ADD_TYPE_ID(berth, (berth::exec_info))
 CAF_ADD_TYPE_ID(berth, (berth::container_stats))
+CAF_ADD_TYPE_ID(berth, (berth::mount_point))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::mount_point>))
+CAF_ADD_TYPE_ID(berth, (berth::volume_info))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::volume_info>))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -192,6 +196,20 @@ using image_store_actor = caf::typed_actor<
     // The container is gone: its hold ends (layers no image uses are removed).
     caf::reacts_to<atom::release, std::string>>::extend_with<job_handler_actor>::
     extend_with<shutdown_handler_actor>;
+
+/// The volume store (actors/volumes/store.cpp): named and anonymous volumes of the `local`
+/// driver, with the containers that use them. Jobs: volume_create (input: volume_info), volumes
+/// (input: filter_args; env size), volume_inspect, volume_delete (env force), volume_prune
+/// (input: filter_args; answers the names and the bytes reclaimed).
+using volume_store_actor = caf::typed_actor<
+    // Container (64 hex) takes the volumes of its mounts, all or none: a named volume is made
+    // when missing, an anonymous one gets a new name. Answers the mounts with the volume's name
+    // and host path set (binds and tmpfs pass through).
+    caf::replies_to<atom::retain, std::string,
+                    std::vector<mount_point>>::with<std::vector<mount_point>>,
+    // The container is gone: its holds end; `true` also removes its anonymous volumes (rm -v).
+    caf::reacts_to<atom::release, std::string,
+                   bool>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
 
 /// Receives a container's byte stream (attach output, logs) and writes it to its client.
 using stream_sink_actor = caf::typed_actor<

@@ -376,6 +376,50 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("berth.ulimit"), x.name, x.soft, x.hard);
 }
 
+/// One mount of a container. In host_config::mounts: HostConfig.Mounts (--mount) as sent. In
+/// container_info::mounts: every mount the container gets (Binds, Mounts, the image's VOLUMEs,
+/// `-v /path`), resolved at create; inspect's Mounts.
+struct mount_point {
+  std::string type = "volume"; // bind, volume, tmpfs
+  std::string source;          // bind: host path; volume: name ("" = anonymous, named at create)
+  std::string destination;     // absolute container path
+  bool read_only = false;
+  std::string mode;        // -v's options as given ("ro", "rw,z"); "" from --mount
+  std::string propagation; // bind: "" = rprivate
+  bool no_copy = false;    // volume: no copy-up of the image's content at the first start
+  std::map<std::string, std::string> labels;      // volume: labels of a volume this mount makes
+  std::map<std::string, std::string> driver_opts; // volume: DriverConfig.Options
+  std::string driver;                             // volume: "" = local
+  bool create_host_path = false; // bind from -v: a missing source is made (dockerd's legacy)
+  int64_t tmpfs_size = 0;        // bytes; 0 = the kernel's default
+  uint32_t tmpfs_mode = 0;       // 0 = 1777
+  std::string host_path;         // resolved: what is mounted (a bind's source, a volume's _data)
+  bool anonymous = false;        // resolved: a volume made for this container (rm -v removes it)
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, mount_point& x) {
+  return f(caf::meta::type_name("berth.mount_point"), x.type, x.source, x.destination, x.read_only,
+           x.mode, x.propagation, x.no_copy, x.labels, x.driver_opts, x.driver, x.create_host_path,
+           x.tmpfs_size, x.tmpfs_mode, x.host_path, x.anonymous);
+}
+
+/// A volume of the volume store (GET /volumes/{name}).
+struct volume_info {
+  std::string name;
+  std::string driver = "local";
+  std::string mountpoint; // <data-root>/volumes/<name>/_data
+  int64_t created_nano = 0;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> options; // the local driver's type, device, o
+  int64_t size = -1;                          // UsageData.Size; -1 = not computed
+  int64_t ref_count = -1; // UsageData.RefCount: containers using it; -1 = not computed
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, volume_info& x) {
+  return f(caf::meta::type_name("berth.volume_info"), x.name, x.driver, x.mountpoint,
+           x.created_nano, x.labels, x.options, x.size, x.ref_count);
+}
+
 /// The HostConfig fields berth acts on (POST /containers/create), with Docker's defaults.
 struct host_config {
   std::vector<std::string> binds;
@@ -409,6 +453,7 @@ struct host_config {
   int64_t shm_size = 0; // bytes; 0 = 64 MiB
   std::map<std::string, std::string> sysctls;
   std::map<std::string, std::string> tmpfs; // path -> options
+  std::vector<mount_point> mounts;          // HostConfig.Mounts (--mount)
   std::vector<std::string> dns;
   std::vector<std::string> dns_search;
   std::vector<std::string> dns_options;
@@ -429,7 +474,7 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.nano_cpus, x.cpu_shares, x.cpu_period, x.cpu_quota, x.cpuset_cpus, x.cpuset_mems,
            x.pids_limit, x.ulimits, x.shm_size, x.sysctls, x.tmpfs, x.dns, x.dns_search,
            x.dns_options, x.extra_hosts, x.ipc_mode, x.pid_mode, x.uts_mode, x.cgroup_parent,
-           x.console_size, x.runtime);
+           x.console_size, x.runtime, x.mounts);
 }
 
 /// A container's configuration: Docker's Config (what `docker run` sends) plus its HostConfig.
@@ -530,6 +575,7 @@ struct container_info {
   std::string resolv_conf_path;
   int64_t size_rw = -1; // -1 = not computed
   int64_t size_root_fs = -1;
+  std::vector<mount_point> mounts; // every mount, resolved at create (inspect's Mounts)
 };
 
 template <class Inspector>
@@ -537,7 +583,7 @@ typename Inspector::result_type inspect(Inspector& f, container_info& x) {
   return f(caf::meta::type_name("berth.container_info"), x.id, x.name, x.created_nano, x.image_id,
            x.image_config, x.path, x.args, x.config, x.state, x.driver, x.rw_layer, x.log_path,
            x.log_type, x.log_config, x.exec_driver, x.hostname_path, x.hosts_path,
-           x.resolv_conf_path, x.size_rw, x.size_root_fs);
+           x.resolv_conf_path, x.size_rw, x.size_root_fs, x.mounts);
 }
 
 /// The answer of POST /containers/create.

@@ -28,10 +28,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <optional>
 #include <pwd.h>
 #include <set>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,6 +186,145 @@ caf::error merge_image_config(container_config& c, const std::string& image_conf
   return {};
 }
 
+namespace {
+
+caf::error bad_mount(const std::string& type, const std::string& what) {
+  return make_error(ec::invalid_argument,
+                    "invalid mount config for type \"" + type + "\": " + what);
+}
+
+bool is_propagation(const std::string& p) {
+  static const std::set<std::string> modes{"private", "rprivate", "shared",
+                                           "rshared", "slave",    "rslave"};
+  return modes.count(p) > 0;
+}
+
+// One HostConfig.Binds entry (moby's linux parser): /path (an anonymous volume), or
+// source:destination[:mode] with an absolute source (a bind) or a volume name.
+caf::expected<mount_point> parse_bind(const std::string& spec) {
+  auto invalid = [&](const std::string& why) {
+    return make_error(ec::invalid_argument, "invalid volume specification: '" + spec + "'" +
+                                                (why.empty() ? "" : ": " + why));
+  };
+  std::vector<std::string> parts;
+  std::string::size_type pos = 0;
+  while (true) {
+    auto colon = spec.find(':', pos);
+    parts.push_back(spec.substr(pos, colon == std::string::npos ? colon : colon - pos));
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  mount_point m;
+  if (parts.size() == 1) {
+    if (spec.empty() || spec[0] != '/') return invalid("");
+    m.destination = spec;
+  } else {
+    if (parts.size() > 3 || parts[0].empty() || parts[1].empty()) return invalid("");
+    m.source = parts[0];
+    m.destination = parts[1];
+    if (parts.size() == 3) m.mode = parts[2];
+  }
+  m.type = !m.source.empty() && m.source[0] == '/' ? "bind" : "volume";
+  if (m.destination[0] != '/')
+    return invalid("invalid mount config for type \"" + m.type + "\": invalid mount path: '" +
+                   m.destination + "' mount path must be absolute");
+  if (graph::clean_abs(m.destination) == "/")
+    return invalid("invalid mount config for type \"" + m.type +
+                   "\": invalid specification: destination can't be '/'");
+  int rw = 0;
+  std::string::size_type p = 0;
+  while (!m.mode.empty()) {
+    auto comma = m.mode.find(',', p);
+    auto o = m.mode.substr(p, comma == std::string::npos ? comma : comma - p);
+    if (o == "ro" || o == "rw") {
+      m.read_only = o == "ro";
+      ++rw;
+    } else if (o == "nocopy" && m.type == "volume") {
+      m.no_copy = true;
+    } else if (is_propagation(o) && m.type == "bind") {
+      m.propagation = o;
+    } else if (o != "z" && o != "Z" && o != "cached" && o != "delegated" && o != "consistent") {
+      return make_error(ec::invalid_argument, "invalid mode: " + m.mode);
+    }
+    if (comma == std::string::npos) break;
+    p = comma + 1;
+  }
+  if (rw > 1) return make_error(ec::invalid_argument, "invalid mode: " + m.mode);
+  if (m.type == "bind") {
+    m.source = graph::clean_abs(m.source);
+    m.host_path = m.source;
+    m.create_host_path = true;
+  }
+  return m;
+}
+
+// One HostConfig.Mounts entry (moby's validateMountConfig).
+caf::error check_mount(mount_point& m) {
+  if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs")
+    return bad_mount(m.type, "mount type unknown");
+  if (m.destination.empty()) return bad_mount(m.type, "field Target must not be empty");
+  if (m.destination[0] != '/')
+    return bad_mount(m.type,
+                     "invalid mount path: '" + m.destination + "' mount path must be absolute");
+  if (m.type == "bind") {
+    if (m.source.empty()) return bad_mount(m.type, "field Source must not be empty");
+    if (m.source[0] != '/')
+      return bad_mount(m.type,
+                       "invalid mount path: '" + m.source + "' mount path must be absolute");
+    struct stat st;
+    if (::stat(m.source.c_str(), &st) != 0)
+      return bad_mount(m.type, "bind source path does not exist: " + m.source);
+    if (!m.propagation.empty() && !is_propagation(m.propagation))
+      return bad_mount(m.type, "invalid propagation mode: " + m.propagation);
+    m.host_path = graph::clean_abs(m.source);
+  } else if (m.type == "tmpfs") {
+    if (!m.source.empty()) return bad_mount(m.type, "field Source must not be specified");
+    if (m.tmpfs_size < 0) return bad_mount(m.type, "invalid tmpfs size");
+  }
+  return {};
+}
+
+} // namespace
+
+caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c) {
+  auto& h = c.host;
+  std::vector<mount_point> out;
+  auto add = [&](mount_point m) -> caf::error {
+    m.destination = graph::clean_abs(m.destination);
+    for (auto& x : out)
+      if (x.destination == m.destination)
+        return make_error(ec::invalid_argument, "Duplicate mount point: " + m.destination);
+    out.push_back(std::move(m));
+    return {};
+  };
+  for (auto& b : h.binds) {
+    auto m = parse_bind(b);
+    if (!m) return m.error();
+    if (auto err = add(std::move(*m))) return err;
+  }
+  for (auto m : h.mounts) {
+    if (auto err = check_mount(m)) return err;
+    if (auto err = add(std::move(m))) return err;
+  }
+  for (auto& v : c.volumes) {
+    if (v.empty() || v[0] != '/') continue;
+    auto dest = graph::clean_abs(v);
+    bool mounted = h.tmpfs.count(v) || h.tmpfs.count(dest);
+    for (auto& x : out)
+      mounted = mounted || x.destination == dest;
+    if (mounted) continue;
+    mount_point m;
+    m.destination = dest;
+    out.push_back(std::move(m));
+  }
+  for (auto& m : out) {
+    struct stat st;
+    if (m.type == "bind" && m.create_host_path && ::stat(m.host_path.c_str(), &st) != 0)
+      if (auto err = io::mkdir_all(m.host_path, 0755)) return err;
+  }
+  return out;
+}
+
 caf::error save_container(const std::string& dir, const container_info& info) {
   std::vector<char> buf;
   caf::binary_serializer sink{nullptr, buf};
@@ -299,6 +440,7 @@ struct container_actor_state {
   bool shutting_down = false; // the daemon stops: no restart policy applies
   std::vector<caf::typed_response_promise<caf::ok_atom>> shutdown_promises;
   bool removing = false;
+  bool remove_volumes = false; // docker rm -v: the anonymous volumes go with the container
   std::vector<caf::typed_response_promise<job_result>> remove_promises;
 
   ~container_actor_state() {
@@ -324,36 +466,84 @@ caf::expected<std::pair<uint32_t, uint32_t>> host_user(const std::string& name) 
   return std::make_pair(static_cast<uint32_t>(found->pw_uid), static_cast<uint32_t>(found->pw_gid));
 }
 
-// A HostConfig bind, host:container[:opts]; nothing for a malformed one.
-std::optional<exec::mount_spec> bind_mount(const std::string& b) {
-  auto p1 = b.find(':');
-  if (p1 == std::string::npos) return std::nullopt;
-  auto rest = b.substr(p1 + 1);
-  auto p2 = rest.find(':');
-  exec::mount_spec m;
-  m.source = b.substr(0, p1);
-  m.destination = rest.substr(0, p2);
-  m.type = "bind";
-  m.options = {"rbind"};
-  if (p2 != std::string::npos && rest.substr(p2 + 1).find("ro") != std::string::npos)
-    m.options.push_back("ro");
-  return m;
+// A resolved mount as the exec driver takes it.
+exec::mount_spec exec_mount(const mount_point& m) {
+  exec::mount_spec s;
+  s.destination = m.destination;
+  if (m.type == "tmpfs") {
+    s.source = "tmpfs";
+    s.type = "tmpfs";
+    s.options = {"nosuid", "nodev", "noexec"};
+    if (m.tmpfs_size > 0) s.options.push_back("size=" + std::to_string(m.tmpfs_size));
+    if (m.tmpfs_mode != 0) {
+      char mode[24];
+      std::snprintf(mode, sizeof mode, "mode=%o", m.tmpfs_mode);
+      s.options.push_back(mode);
+    }
+  } else {
+    s.source = m.host_path;
+    s.type = "bind";
+    s.options = {"rbind", m.propagation.empty() ? "rprivate" : m.propagation};
+  }
+  if (m.read_only) s.options.push_back("ro");
+  return s;
 }
 
-// moby's checks before an extraction into container path `abs`: a read-only bind mount, or a
+// moby's checks before an extraction into container path `abs`: a read-only mount, or a
 // read-only rootfs outside the mounts (403).
-caf::error check_writable(const host_config& h, const std::string& abs) {
-  for (auto& b : h.binds) {
-    auto m = bind_mount(b);
-    if (!m) continue;
-    auto dest = graph::clean_abs(m->destination);
+caf::error check_writable(const container_info& info, const std::string& abs) {
+  const mount_point* best = nullptr; // the deepest mount holding `abs`
+  for (auto& m : info.mounts) {
+    auto dest = graph::clean_abs(m.destination);
     if (abs != dest && dest != "/" && abs.rfind(dest + "/", 0) != 0) continue;
-    if (m->options.back() == "ro")
-      return make_error(ec::forbidden, "mounted volume is marked read-only");
-    return {};
+    if (!best || dest.size() > best->destination.size()) best = &m;
   }
-  if (h.readonly_rootfs) return make_error(ec::forbidden, "container rootfs is marked read-only");
+  if (best && best->read_only)
+    return make_error(ec::forbidden, "mounted volume is marked read-only");
+  if (!best && info.config.host.readonly_rootfs)
+    return make_error(ec::forbidden, "container rootfs is marked read-only");
   return {};
+}
+
+// moby's CopyImagePathContent: an empty volume gets what the image has at its destination.
+caf::error copy_up(const std::string& rootfs, const std::string& dest, const std::string& volume) {
+  io::unique_fd root{::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!root) return io::sys_error("open " + rootfs);
+  auto src = graph::open_in_root(root.fd, dest, O_RDONLY | O_DIRECTORY);
+  if (!src) return {}; // nothing (or no directory) there: nothing to copy
+  io::unique_fd dst{::open(volume.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!dst) return io::sys_error("open " + volume);
+  DIR* d = ::fdopendir(::dup(dst.fd));
+  if (!d) return io::sys_error("read " + volume);
+  bool empty = true;
+  while (auto* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) empty = false;
+  ::closedir(d);
+  if (!empty) return {};
+  if (auto err = graph::copy_tree(src->fd, dst.fd))
+    return make_error(ec::system,
+                      "copy the image's " + dest + " into its volume: " + error_message(err));
+  return {};
+}
+
+// Volume events of the container's volumes: mount (at start) and unmount (at exit).
+void publish_volumes(container_self self, const char* action) {
+  auto& st = self->state;
+  for (auto& m : st.info.mounts) {
+    if (m.type != "volume") continue;
+    event ev;
+    ev.type = "volume";
+    ev.action = action;
+    ev.actor_id = m.source;
+    ev.attributes["container"] = st.info.id;
+    ev.attributes["driver"] = m.driver;
+    if (std::string{action} == "mount") {
+      ev.attributes["destination"] = m.destination;
+      ev.attributes["propagation"] = m.propagation;
+      ev.attributes["read/write"] = m.read_only ? "false" : "true";
+    }
+    self->send(st.deps->events, caf::publish_atom_v, std::move(ev));
+  }
 }
 
 void publish(container_self self, std::string action,
@@ -413,8 +603,8 @@ exec::process_spec make_spec(const container_actor_state& st) {
   s.rlimits = h.ulimits;
   s.sysctls = h.sysctls;
   if (h.shm_size > 0) s.shm_size = h.shm_size;
-  for (auto& b : h.binds)
-    if (auto m = bind_mount(b)) s.mounts.push_back(std::move(*m));
+  for (auto& m : st.info.mounts)
+    s.mounts.push_back(exec_mount(m));
   for (auto& [path, opts] : h.tmpfs) {
     exec::mount_spec m;
     m.source = "tmpfs";
@@ -431,6 +621,11 @@ exec::process_spec make_spec(const container_actor_state& st) {
     }
     s.mounts.push_back(std::move(m));
   }
+  // parents before what is mounted inside them (moby's sortMounts)
+  std::stable_sort(s.mounts.begin(), s.mounts.end(), [](auto& a, auto& b) {
+    return std::count(a.destination.begin(), a.destination.end(), '/') <
+           std::count(b.destination.begin(), b.destination.end(), '/');
+  });
   s.new_net_namespace = h.network_mode != "host";
   s.host_pid = h.pid_mode == "host";
   s.host_ipc = h.ipc_mode == "host";
@@ -580,6 +775,7 @@ void finish_exit(container_self self) {
         s.finished_at_nano = now_nano();
         s.status = container_status::exited;
         if (s.oom_killed) publish(self, "oom");
+        publish_volumes(self, "unmount");
         publish(self, "die", {{"exitCode", std::to_string(code)}});
         end_attachments(self);
         auto ran = std::chrono::steady_clock::now().time_since_epoch().count() - st.started_mono;
@@ -666,6 +862,7 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
   st.stdin_buffer.clear();
   st.stdin_eof = false;
   persist(self);
+  publish_volumes(self, "mount");
   publish(self, "start");
 }
 
@@ -679,12 +876,20 @@ void do_start(container_self self, start_done done, bool restart) {
   auto spec = make_spec(st);
   auto deps = st.deps;
   auto layer = st.info.rw_layer;
+  std::vector<std::pair<std::string, std::string>> copies; // volume, destination
+  for (auto& m : st.info.mounts)
+    if (m.type == "volume" && !m.no_copy) copies.emplace_back(m.host_path, m.destination);
   run_detached<exec_process>(
       self,
-      [deps, layer, spec]() mutable -> caf::expected<exec_process> {
+      [deps, layer, spec, copies]() mutable -> caf::expected<exec_process> {
         auto root = deps->graph->mount(layer);
         if (!root) return root.error();
         spec.rootfs = *root;
+        for (auto& [volume, dest] : copies)
+          if (auto err = copy_up(*root, dest, volume)) {
+            deps->graph->unmount(layer);
+            return err;
+          }
         auto p = deps->exec->start(spec);
         if (!p) {
           deps->graph->unmount(layer);
@@ -760,6 +965,9 @@ void do_remove(container_self self) {
           return;
         }
         publish(self, "destroy");
+        // docker rm -v and --rm remove the anonymous volumes too
+        self->send(st.deps->volumes, atom::release_v, st.info.id,
+                   st.remove_volumes || st.info.config.host.auto_remove);
         self->send(st.manager, atom::done_v, st.info.id);
         st.info.state.error.clear(); // moby's SetRemoved clears it: waiters see only the code
         answer_waiters(self, true);
@@ -1027,9 +1235,8 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   auto layer = st.info.rw_layer;
   int pid = st.proc && is_running(st.info.state) ? st.proc->pid : 0;
   std::vector<graph::bind_spec> binds; // seen in a stopped container too, as moby mounts them
-  for (auto& b : st.info.config.host.binds)
-    if (auto m = bind_mount(b))
-      binds.push_back({m->source, m->destination, m->options.back() == "ro"});
+  for (auto& m : st.info.mounts)
+    if (m.type != "tmpfs") binds.push_back({m.host_path, m.destination, m.read_only});
   auto open_root = [graph, layer, pid, id = st.info.id, binds] {
     return graph::container_root::open(graph, layer, pid, id, binds);
   };
@@ -1083,7 +1290,7 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   opts.no_overwrite_dir_nondir = !j.getenv("noOverwriteDirNonDir").empty();
   bool copy_uid_gid = !j.getenv("copyUIDGID").empty();
   auto user = st.info.config.user;
-  auto host = st.info.config.host;
+  auto info = st.info;
   auto rp = self->make_response_promise<job_result>();
   run_detached<bool>(
       self,
@@ -1107,7 +1314,7 @@ caf::result<job_result> archive_job(container_self self, job& j) {
         }
         auto err = graph::extract_to_dir(
             (*root)->fd(), path, std::move(src), opts,
-            [&host](const std::string& resolved) { return check_writable(host, resolved); });
+            [&info](const std::string& resolved) { return check_writable(info, resolved); });
         if (err) return not_found(err);
         return true;
       },
@@ -1390,6 +1597,7 @@ caf::result<job_result> handle_job(container_self self, job& j) {
   }
   if (j.name == "container_delete") {
     auto force = j.env.count("force") > 0;
+    if (j.env.count("v")) st.remove_volumes = true;
     // (a promise is made only once the answer is deferred: a dropped one is a broken promise)
     if ((is_running(s) || st.starting) && !force)
       return fail(make_error(ec::conflict, "You cannot remove a running container " + st.info.id +

@@ -46,6 +46,7 @@ struct container_deps {
   std::shared_ptr<exec::reactor> reactor;
   events_actor events;
   image_store_actor images;             // docker commit
+  volume_store_actor volumes;           // released when the container is removed
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;
   bool init = false;                        // daemon default for --init
@@ -64,6 +65,12 @@ bool can_start(const container_state& s);
 /// Entrypoint, Env by key, WorkingDir, User, Labels, StopSignal, ExposedPorts, Volumes.
 /// Fails with 400 "No command specified" when neither gives a command.
 caf::error merge_image_config(container_config& c, const std::string& image_config_json);
+
+/// moby's registerMountPoints: the mounts of HostConfig.Binds (host:container[:mode]; a source
+/// that is not an absolute path names a volume; a missing host path is made), HostConfig.Mounts
+/// (a missing bind source is 400), and Config.Volumes (the image's VOLUMEs and `-v /path`: an
+/// anonymous volume where nothing else mounts). Bad specs and a duplicate destination are 400.
+caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c);
 
 /// Persist / load container_info (config.bin).
 caf::error save_container(const std::string& dir, const container_info& info);

@@ -174,9 +174,53 @@ void load_existing(manager_self self) {
       continue;
     }
     bool recovered = is_running(info->state) || info->state.status == container_status::removing;
+    // Its volumes are taken again (the store keeps their users in memory only). Requests to the
+    // store are handled in order, so this hold is in place before any API request arrives.
+    auto vid = info->id;
+    self->request(st.opts.volumes, caf::infinite, atom::retain_v, vid, info->mounts)
+        .then([](std::vector<mount_point>&) {},
+              [vid](caf::error& err) {
+                BLOG(warn, "containers")
+                    << vid.substr(0, 12) << ": its volumes: " << error_message(err);
+              });
     spawn_record(self, std::move(*info), recovered, true);
   }
   if (!ids.empty()) BLOG(info, "containers") << "loaded " << st.containers.size() << " containers";
+}
+
+// The last step of a create: the container's layers, dir and config, then its actor.
+template <class Release>
+void make_layers(manager_self self, container_info info, std::string parent,
+                 caf::typed_response_promise<job_result> rp, Release release) {
+  auto graph = self->state.opts.deps->graph;
+  auto dir = self->state.opts.deps->data_root + "/containers/" + info.id;
+  auto id = info.id;
+  run_detached<bool>(
+      self,
+      [graph, id, parent, dir, info]() -> caf::expected<bool> {
+        auto undo = [&](caf::error err) -> caf::expected<bool> {
+          graph->remove(id);
+          graph->remove(id + "-init");
+          io::remove_all(dir);
+          return err;
+        };
+        if (auto err = io::mkdir_all(dir, 0710)) return undo(err);
+        if (auto err = graph->create_rw(id, parent)) return undo(err);
+        if (auto err = save_container(dir, info)) return undo(err);
+        return true;
+      },
+      [self, rp, release, info](caf::expected<bool>& r) mutable {
+        if (!r) {
+          self->send(self->state.opts.images, atom::release_v, info.id);
+          self->send(self->state.opts.volumes, atom::release_v, info.id, true);
+          release(r.error(), rp);
+          return;
+        }
+        spawn_record(self, info, false);
+        self->send(self->state.opts.deps->events, caf::publish_atom_v,
+                   container_event(info, "create"));
+        rp.deliver(ok(caf::make_message(create_result{info.id, {}})));
+      });
 }
 
 // POST /containers/create: validate, find the image, make the layers and the actor.
@@ -257,32 +301,23 @@ caf::result<job_result> create(manager_self self, job& j) {
             info.exec_driver = st.opts.deps->exec->name();
             info.config = std::move(cfg);
             auto parent = img.graph_data.count("CacheID") ? img.graph_data["CacheID"] : "";
-            auto graph = st.opts.deps->graph;
-            run_detached<bool>(
-                self,
-                [graph, id, parent, dir, info]() -> caf::expected<bool> {
-                  auto undo = [&](caf::error err) -> caf::expected<bool> {
-                    graph->remove(id);
-                    graph->remove(id + "-init");
-                    io::remove_all(dir);
-                    return err;
-                  };
-                  if (auto err = io::mkdir_all(dir, 0710)) return undo(err);
-                  if (auto err = graph->create_rw(id, parent)) return undo(err);
-                  if (auto err = save_container(dir, info)) return undo(err);
-                  return true;
-                },
-                [self, rp, release, info](caf::expected<bool>& r) mutable {
-                  if (!r) {
-                    self->send(self->state.opts.images, atom::release_v, info.id);
-                    release(r.error(), rp);
-                    return;
-                  }
-                  spawn_record(self, info, false);
-                  self->send(self->state.opts.deps->events, caf::publish_atom_v,
-                             container_event(info, "create"));
-                  rp.deliver(ok(caf::make_message(create_result{info.id, {}})));
-                });
+            auto mounts = resolve_mounts(info.config);
+            if (!mounts) {
+              self->send(st.opts.images, atom::release_v, id);
+              release(mounts.error(), rp);
+              return;
+            }
+            // The volumes are taken (named ones made when missing) before the layers are made.
+            self->request(st.opts.volumes, caf::infinite, atom::retain_v, id, std::move(*mounts))
+                .then(
+                    [self, rp, release, info, parent](std::vector<mount_point>& taken) mutable {
+                      info.mounts = std::move(taken);
+                      make_layers(self, std::move(info), parent, rp, release);
+                    },
+                    [self, rp, release, id](caf::error& err) mutable {
+                      self->send(self->state.opts.images, atom::release_v, id);
+                      release(err, rp);
+                    });
           },
           [release, rp, cfg](caf::error& err) mutable {
             if (err.category() == caf::atom("berth") &&
@@ -563,7 +598,10 @@ std::string generate_name() {
 caf::expected<container_manager_actor> spawn_container_manager(caf::actor_system& sys,
                                                                container_manager_options opts) {
   auto engine = opts.engine;
-  if (opts.deps) opts.deps->images = opts.images;
+  if (opts.deps) {
+    opts.deps->images = opts.images;
+    opts.deps->volumes = opts.volumes;
+  }
   auto mgr = sys.spawn(manager_behavior, std::move(opts));
   std::vector<std::string> jobs{"container_create", "containers", "container_count",
                                 "container_prune",  "exec_start", "exec_inspect",

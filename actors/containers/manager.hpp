@@ -21,6 +21,7 @@ struct container_manager_options {
   std::shared_ptr<container_deps> deps;
   engine_actor engine;
   image_store_actor images;
+  volume_store_actor volumes;
 };
 
 /// Spawn the manager, load the containers on disk and register its jobs with the engine.

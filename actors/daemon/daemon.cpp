@@ -8,10 +8,12 @@
 #include "actors/images/store.hpp"
 #include "actors/log.hpp"
 #include "actors/registry/registry.hpp"
+#include "actors/volumes/store.hpp"
 #include "api/containers.hpp"
 #include "api/images.hpp"
 #include "api/server.hpp"
 #include "api/system.hpp"
+#include "api/volumes.hpp"
 #include "drivers/exec/driver.hpp"
 #include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
@@ -241,10 +243,12 @@ int run(int argc, char** argv) {
                                                                       cfg.max_concurrent_downloads,
                                                                       *engine, *events, *registry})
                          : caf::expected<image_store_actor>{registry.error()};
+  auto volumes = spawn_volume_store(sys, volume_store_options{cfg.data_root, *engine, *events});
   // Containers: the exec driver, the process reactor and the container manager.
   std::shared_ptr<exec::reactor> reactor;
   caf::expected<container_manager_actor> containers{caf::error{}};
-  if (images) {
+  if (!volumes) containers = volumes.error();
+  if (images && volumes) {
     auto deps = std::make_shared<container_deps>();
     deps->data_root = cfg.data_root;
     deps->graph = driver;
@@ -276,7 +280,8 @@ int run(int argc, char** argv) {
       reactor = *r;
       deps->exec = std::move(*exec_driver);
       deps->reactor = reactor;
-      containers = spawn_container_manager(sys, container_manager_options{deps, *engine, *images});
+      containers =
+          spawn_container_manager(sys, container_manager_options{deps, *engine, *images, *volumes});
     }
   }
   struct reactor_guard {
@@ -292,6 +297,7 @@ int run(int argc, char** argv) {
                                      ctx->bridge.address()};
     if (registry) all.push_back(caf::actor_cast<caf::actor_addr>(*registry));
     if (images) all.push_back(caf::actor_cast<caf::actor_addr>(*images));
+    if (volumes) all.push_back(caf::actor_cast<caf::actor_addr>(*volumes));
     if (containers) all.push_back(caf::actor_cast<caf::actor_addr>(*containers));
     for (auto& h : all)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
@@ -319,6 +325,7 @@ int run(int argc, char** argv) {
   auto routes = std::make_shared<api::router>();
   api::add_system_routes(*routes, ctx);
   api::add_image_routes(*routes, ctx);
+  api::add_volume_routes(*routes, ctx);
   api::add_container_routes(*routes, ctx);
   api::add_exec_routes(*routes, ctx);
   api::server_options opts;

@@ -95,6 +95,11 @@ caf::expected<std::unique_ptr<driver>> make_driver(const std::string& name,
 std::unique_ptr<driver> make_vfs(const std::string& home);
 caf::expected<std::unique_ptr<driver>> make_overlay2(const std::string& home);
 
+/// Copy the tree under the open directory `from` into the open directory `to`: owners, modes,
+/// times, xattrs, symlinks, device nodes and the hardlinks within it; `to` itself takes `from`'s
+/// owner, mode and times (a volume's copy-up; vfs layers).
+caf::error copy_tree(int from, int to);
+
 /// True when the kernel has overlayfs and `dir`'s filesystem can hold an upper dir.
 bool overlay_supported(const std::string& dir);
 

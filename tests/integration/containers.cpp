@@ -1170,4 +1170,177 @@ BOOST_AUTO_TEST_CASE(commit_and_run_the_new_image) {
              events.out);
 }
 
+// Named volumes: the volume API, data kept across containers, :ro, 409 while in use (also after
+// a daemon restart), made by their first use, system df, prune.
+BOOST_AUTO_TEST_CASE(named_volumes_and_the_volume_api) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("volume create --label app=web data"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST(r.out == "data\n");
+  r = sh(d.docker("volume inspect -f '{{.Name}} {{.Driver}} {{.Mountpoint}} {{.Labels.app}} "
+                  "{{.Scope}}' data"));
+  BOOST_TEST(r.out == "data local " + d.data_root + "/volumes/data/_data web local\n",
+             r.out + r.err);
+  BOOST_TEST(sh(d.docker("volume ls -q -f label=app=web")).out == "data\n");
+  r = sh(d.docker("run --rm -v data:/d busybox sh -c 'echo one > /d/f'"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("run --rm -v data:/d:ro busybox sh -c 'cat /d/f; echo x > /d/g'"));
+  BOOST_TEST(r.out == "one\n", r.out + r.err);
+  BOOST_TEST(contains(r.err, "Read-only file system"), r.err);
+  BOOST_REQUIRE(sh(d.docker("run --name holder -v data:/d busybox true")).exit_code == 0);
+  r = sh(d.docker("inspect -f '{{range .Mounts}}{{.Type}} {{.Name}} {{.Source}} {{.Destination}} "
+                  "{{.Driver}} {{.RW}}{{end}}' holder"));
+  BOOST_TEST(r.out == "volume data " + d.data_root + "/volumes/data/_data /d local true\n", r.out);
+  r = sh(d.docker("volume rm data"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "volume is in use"), r.err);
+  BOOST_TEST(sh(d.docker("volume ls -q -f dangling=true")).out == "");
+  r = sh(d.docker("system df"));
+  BOOST_TEST(contains(r.out, "Local Volumes   1         1"), r.out + r.err);
+  // the hold is taken again when the daemon loads the container
+  d.signal(SIGTERM);
+  BOOST_REQUIRE(d.wait_exit() == 0);
+  berthd again{{"--data-root", d.data_root}};
+  BOOST_TEST(contains(sh(again.docker("volume rm data")).err, "volume is in use"));
+  BOOST_TEST(sh(again.docker("ps -a --filter volume=data --format '{{.Names}}'")).out ==
+             "holder\n");
+  BOOST_TEST(sh(again.docker("rm holder")).exit_code == 0);
+  BOOST_TEST(sh(again.docker("volume rm data")).exit_code == 0);
+  BOOST_TEST(sh("test -e " + d.data_root + "/volumes/data").exit_code != 0);
+  r = sh(again.docker("volume inspect data"));
+  BOOST_TEST(contains(r.err, "no such volume"), r.err);
+  // a name that is not a path makes a volume at its first use; prune takes the unused ones
+  BOOST_REQUIRE(sh(again.docker("run --rm -v auto:/x busybox true")).exit_code == 0);
+  BOOST_TEST(sh(again.docker("volume ls -q")).out == "auto\n");
+  r = sh(again.docker("volume prune -f"));
+  BOOST_TEST(contains(r.out, "auto"), r.out + r.err);
+  BOOST_TEST(sh(again.docker("volume ls -q")).out == "");
+  r = sh(again.docker("run --rm -v bad/name:/x busybox true"));
+  BOOST_TEST(r.exit_code == 125);
+  BOOST_TEST(contains(r.err, "If you intended to pass a host directory"), r.err);
+}
+
+// Anonymous volumes: an image's VOLUME gets its content copied up, rm -v and --rm remove them,
+// nocopy leaves the volume empty.
+BOOST_AUTO_TEST_CASE(anonymous_volumes_copy_up_and_rm_v) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --name seed busybox sh -c 'mkdir /vol && echo seeded > /vol/seed && "
+                       "chown 65534 /vol'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE(sh(d.docker("commit -c 'VOLUME /vol' seed volimg")).exit_code == 0);
+  r = sh(d.docker("run --name a1 volimg sh -c 'cat /vol/seed; stat -c %u /vol'"));
+  BOOST_TEST(r.out == "seeded\n65534\n", r.out + r.err);
+  auto name = sh(d.docker("inspect -f '{{range .Mounts}}{{.Name}}{{end}}' a1")).out;
+  BOOST_TEST(name.size() == 65u, name);
+  BOOST_TEST(sh(d.docker("volume ls -q")).out == name);
+  BOOST_TEST(sh(d.docker("rm -v a1")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("volume ls -q")).out == "");
+  // -v /path: an anonymous volume too; --rm removes it
+  r = sh(d.docker("run --rm -v /scratch busybox sh -c 'echo x > /scratch/y && cat /scratch/y'"));
+  BOOST_TEST(r.out == "x\n", r.err);
+  BOOST_TEST(sh(d.docker("volume ls -q")).out == "");
+  // nocopy: the image's content stays out
+  r = sh(d.docker("run --rm --mount type=volume,dst=/vol,volume-nocopy volimg ls -A /vol"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == "", r.out);
+  // a named volume is filled from the image the first time only
+  r = sh(
+      d.docker("run --rm -v filled:/vol volimg sh -c 'cat /vol/seed; echo changed > /vol/seed'"));
+  BOOST_TEST(r.out == "seeded\n", r.out + r.err);
+  r = sh(d.docker("run --rm -v filled:/vol volimg cat /vol/seed"));
+  BOOST_TEST(r.out == "changed\n", r.out + r.err);
+  BOOST_TEST(sh(d.docker("volume rm filled")).exit_code == 0);
+}
+
+// Binds both ways, --mount bind (a missing source is an error, readonly), tmpfs with a size
+// from --tmpfs and --mount, --read-only.
+BOOST_AUTO_TEST_CASE(binds_tmpfs_and_the_mount_flag) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto host = d.dir.file("shared");
+  BOOST_REQUIRE(sh("mkdir -p " + host + " && echo fromhost > " + host + "/in").exit_code == 0);
+  auto r = sh(d.docker("run --rm -v " + host + ":/h busybox sh -c 'cat /h/in; echo out > /h/out'"));
+  BOOST_TEST(r.out == "fromhost\n", r.out + r.err);
+  BOOST_TEST(sh("cat " + host + "/out").out == "out\n");
+  // -v makes a missing host dir; --mount refuses one
+  auto made = d.dir.file("made/deep");
+  BOOST_TEST(sh(d.docker("run --rm -v " + made + ":/m busybox true")).exit_code == 0);
+  BOOST_TEST(sh("test -d " + made).exit_code == 0);
+  r = sh(d.docker("run --rm --mount type=bind,src=" + d.dir.file("absent") +
+                  ",dst=/x busybox "
+                  "true"));
+  BOOST_TEST(r.exit_code == 125);
+  BOOST_TEST(contains(r.err, "bind source path does not exist"), r.err);
+  r = sh(d.docker("run --name ro --mount type=bind,src=" + host +
+                  ",dst=/h,readonly busybox sh -c "
+                  "'cat /h/in; touch /h/no'"));
+  BOOST_TEST(r.out == "fromhost\n", r.out);
+  BOOST_TEST(contains(r.err, "Read-only file system"), r.err);
+  r = sh(d.docker("inspect -f '{{range .Mounts}}{{.Type}} {{.Source}} {{.RW}} "
+                  "{{.Propagation}}{{end}}|{{range .HostConfig.Mounts}}{{.Target}} "
+                  "{{.ReadOnly}}{{end}}' ro"));
+  BOOST_TEST(r.out == "bind " + host + " false rprivate|/h true\n", r.out + r.err);
+  // tmpfs: --tmpfs with options, --mount with a size; --read-only leaves them writable
+  r = sh(d.docker("run --rm --read-only --tmpfs /t:size=1m --mount type=tmpfs,dst=/t2,"
+                  "tmpfs-size=2097152 busybox sh -c 'grep -E \" /t2? \" /proc/mounts; "
+                  "echo x > /t/f && echo x > /t2/f && echo ok; touch /root-write'"));
+  BOOST_TEST(contains(r.out, "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k"), r.out);
+  BOOST_TEST(contains(r.out, "tmpfs /t2 tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k"), r.out);
+  BOOST_TEST(contains(r.out, "ok\n"), r.out);
+  BOOST_TEST(contains(r.err, "Read-only file system"), r.err);
+  r = sh(d.docker("run --rm -v " + host + ":/x -v vol:/x busybox true"));
+  BOOST_TEST(contains(r.err, "Duplicate mount point: /x"), r.err);
+}
+
+// A volume with the local driver's DriverOpts (a tmpfs): shared by its containers, mounted on
+// the host while one uses it, and unmounted at the next start after a SIGKILL of the daemon.
+// Volume events: create, mount, unmount, destroy.
+BOOST_AUTO_TEST_CASE(volume_driver_opts_events_and_leftovers) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto since = sh("date +%s").out;
+  since.pop_back();
+  auto r = sh(d.docker("volume create -d local -o type=tmpfs -o device=tmpfs -o o=size=1m tv"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto point = d.data_root + "/volumes/tv/_data";
+  BOOST_REQUIRE(sh(d.docker("run -d --name tw -v tv:/t busybox sh -c 'echo shared > /t/f; "
+                            "sleep 30'"))
+                    .exit_code == 0);
+  r = sh(d.docker("run --rm -v tv:/t busybox sh -c 'sleep 0.3; cat /t/f'"));
+  BOOST_TEST(r.out == "shared\n", r.out + r.err);
+  BOOST_TEST(contains(sh("grep ' " + point + " ' /proc/self/mountinfo").out, "tmpfs"));
+  BOOST_TEST(sh(d.docker("volume inspect -f '{{.Options.type}} {{.Options.o}}' tv")).out ==
+             "tmpfs size=1m\n");
+  // the daemon dies: the tmpfs stays mounted until the next start cleans it up
+  d.signal(SIGKILL);
+  BOOST_REQUIRE(d.wait_exit() == 128 + SIGKILL);
+  BOOST_TEST(sh("grep -c ' " + point + " ' /proc/self/mountinfo").out == "1\n");
+  {
+    berthd again{{"--data-root", d.data_root}};
+    BOOST_TEST(sh(again.docker("rm -f tw"), 30s).exit_code == 0, again.log());
+    BOOST_TEST(sh("grep -c ' " + point + " ' /proc/self/mountinfo").out == "0\n");
+    BOOST_TEST(sh(again.docker("volume rm tv")).exit_code == 0);
+    r = sh(again.docker("volume create -o type=tmpfs -o size=1m bad"));
+    BOOST_TEST(contains(r.err, "invalid option key: \"size\""), r.err);
+  }
+  berthd third{{"--data-root", d.data_root}};
+  r = sh(third.docker("volume create ev"));
+  BOOST_REQUIRE(r.exit_code == 0);
+  BOOST_REQUIRE(sh(third.docker("run --name evc -v ev:/e busybox true")).exit_code == 0);
+  BOOST_REQUIRE(sh(third.docker("rm evc")).exit_code == 0);
+  BOOST_REQUIRE(sh(third.docker("volume rm ev")).exit_code == 0);
+  auto until = sh("date +%s").out;
+  until.pop_back();
+  r = sh(third.docker("events --since " + since + " --until " +
+                      std::to_string(std::stoll(until) + 1) +
+                      " --filter type=volume --filter volume=ev --format '{{.Action}}'"));
+  BOOST_TEST(r.out == "create\nmount\nunmount\ndestroy\n", r.out + r.err);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

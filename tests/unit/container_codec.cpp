@@ -3,6 +3,7 @@
 // JSON (types and field order), ps's Status column (go-units' own table) and the list filters.
 #include <boost/test/unit_test.hpp>
 
+#include "actors/containers/container.hpp"
 #include "api/container_codec.hpp"
 #include "api/system.hpp"
 #include "tests/unit/util.hpp"
@@ -957,6 +958,7 @@ BOOST_AUTO_TEST_CASE(filter_matching) {
   c.config.exposed_ports = {"80/tcp"};
   c.config.volumes = {"/data"};
   c.config.host.binds = {"/srv:/srv:ro"};
+  c.mounts = *resolve_mounts(c.config); // as the container's create resolves them
   auto m = [&](filter_args f) { return api::matches(c, f); };
   BOOST_TEST(m({}));
   BOOST_TEST(m({{"status", {"exited"}}}));

@@ -125,7 +125,7 @@ progress_sink_actor::behavior_type recording_sink(progress_sink_actor::pointer,
 }
 
 struct store_fixture {
-  store_fixture() : sys{init_cfg()} {
+  store_fixture() : sys{test::actor_config()} {
     char tmpl[] = "/tmp/berth-images-XXXXXX";
     root = ::mkdtemp(tmpl);
     auto engine = spawn_engine(sys, engine_options{{}, {}, "test", "vfs", {}});
@@ -143,15 +143,6 @@ struct store_fixture {
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
     io::remove_all(root);
-  }
-  static caf::actor_system_config& init_cfg() {
-    static caf::actor_system_config cfg;
-    static bool done = [] {
-      register_messages(cfg);
-      return true;
-    }();
-    (void)done;
-    return cfg;
   }
   void start_store() {
     if (store) {

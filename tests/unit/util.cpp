@@ -2,16 +2,28 @@
 #include "tests/unit/util.hpp"
 
 #include "drivers/io.hpp"
+#include "messages/actors.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <boost/test/unit_test.hpp>
+#include <caf/actor_system_config.hpp>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <cstdlib>
 
 namespace berth::test {
+
+caf::actor_system_config& actor_config() {
+  static caf::actor_system_config cfg;
+  static bool done = [] {
+    register_messages(cfg);
+    return true;
+  }();
+  (void)done;
+  return cfg;
+}
 
 temp_dir::temp_dir() {
   char t[] = "/tmp/berth-test-XXXXXX";

@@ -9,7 +9,14 @@
 #include <utility>
 #include <vector>
 
+namespace caf {
+class actor_system_config;
+}
+
 namespace berth::test {
+
+/// One actor system config for every test actor system, with berth's messages registered.
+caf::actor_system_config& actor_config();
 
 /// The message of a failed expected, "ok" for a value.
 template <class T> std::string why(const caf::expected<T>& x) {

@@ -431,6 +431,14 @@ private:
 
 } // namespace
 
+caf::error copy_tree(int from, int to) {
+  tree_copier c{to};
+  if (auto err = c.copy_dir(from, to, "")) return err;
+  struct stat st;
+  if (::fstat(from, &st) != 0) return sys_error("stat the source of a copy");
+  return tree_copier::copy_meta(from, to, "", st);
+}
+
 std::unique_ptr<driver> make_vfs(const std::string& home) {
   return std::make_unique<vfs_driver>(home);
 }
