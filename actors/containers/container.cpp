@@ -33,6 +33,7 @@
 #include <optional>
 #include <pwd.h>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -321,6 +322,79 @@ caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c
     struct stat st;
     if (m.type == "bind" && m.create_host_path && ::stat(m.host_path.c_str(), &st) != 0)
       if (auto err = io::mkdir_all(m.host_path, 0755)) return err;
+  }
+  return out;
+}
+
+std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
+                                  bool host_network) {
+  std::vector<std::string> nameservers, search, options, other;
+  std::istringstream in{host_resolv};
+  std::string line;
+  auto words = [](const std::string& l) {
+    std::istringstream w{l};
+    std::vector<std::string> out;
+    std::string x;
+    while (w >> x)
+      out.push_back(x);
+    return out;
+  };
+  while (std::getline(in, line)) {
+    auto w = words(line);
+    if (w.empty() || w[0][0] == '#' || w[0][0] == ';') continue;
+    if (w[0] == "nameserver" && w.size() > 1) {
+      bool loopback = w[1].rfind("127.", 0) == 0 || w[1] == "::1";
+      if (host_network || !loopback) nameservers.push_back(w[1]);
+    } else if ((w[0] == "search" || w[0] == "domain") && w.size() > 1) {
+      search.assign(w.begin() + 1, w.end());
+    } else if (w[0] == "options") {
+      options.assign(w.begin() + 1, w.end());
+    }
+  }
+  if (nameservers.empty() && !host_network) nameservers = {"8.8.8.8", "8.8.4.4"};
+  if (!h.dns.empty()) nameservers = h.dns;
+  if (!h.dns_search.empty()) {
+    search.clear();
+    for (auto& d : h.dns_search)
+      if (d != ".") search.push_back(d); // "." clears the search list
+  }
+  if (!h.dns_options.empty()) options = h.dns_options;
+  std::string out;
+  for (auto& n : nameservers)
+    out += "nameserver " + n + "\n";
+  auto list = [&](const char* key, const std::vector<std::string>& xs) {
+    if (xs.empty()) return;
+    out += key;
+    for (auto& x : xs)
+      out += " " + x;
+    out += "\n";
+  };
+  list("search", search);
+  list("options", options);
+  return out;
+}
+
+std::string container_hosts(const std::string& host_hosts, const container_config& c,
+                            const std::string& ip) {
+  std::string out = !host_hosts.empty() ? host_hosts
+                                        : "127.0.0.1\tlocalhost\n"
+                                          "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                          "fe00::0\tip6-localnet\n"
+                                          "ff00::0\tip6-mcastprefix\n"
+                                          "ff02::1\tip6-allnodes\n"
+                                          "ff02::2\tip6-allrouters\n";
+  if (!out.empty() && out.back() != '\n') out += "\n";
+  for (auto& e : c.host.extra_hosts) {
+    auto colon = e.find(':'); // host:ip (the ip may hold colons)
+    if (colon == std::string::npos) continue;
+    auto addr = e.substr(colon + 1);
+    if (addr == "host-gateway") continue; // the bridge's gateway: with the bridge driver
+    out += addr + "\t" + e.substr(0, colon) + "\n";
+  }
+  if (!ip.empty()) {
+    auto name = c.hostname;
+    if (!c.domainname.empty()) name = c.hostname + "." + c.domainname + " " + c.hostname;
+    out += ip + "\t" + name + "\n";
   }
   return out;
 }
@@ -626,7 +700,7 @@ exec::process_spec make_spec(const container_actor_state& st) {
     return std::count(a.destination.begin(), a.destination.end(), '/') <
            std::count(b.destination.begin(), b.destination.end(), '/');
   });
-  s.new_net_namespace = h.network_mode != "host";
+  s.new_net_namespace = h.network_mode != "host" && h.network_mode.rfind("container:", 0) != 0;
   s.host_pid = h.pid_mode == "host";
   s.host_ipc = h.ipc_mode == "host";
   s.host_uts = h.uts_mode == "host";
@@ -866,14 +940,109 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
   publish(self, "start");
 }
 
+void start_process(container_self self, start_done done, bool restart, std::string net_ns);
+
+// A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
+void start_failed(container_self self, start_done& done, const caf::error& err) {
+  auto& st = self->state;
+  auto msg = error_message(err);
+  auto& s = st.info.state;
+  bool was_restarting = s.status == container_status::restarting;
+  s.error = msg;
+  s.exit_code = msg.find("not found") != std::string::npos ||
+                        msg.find("no such file or directory") != std::string::npos
+                    ? 127
+                : msg.find("permission denied") != std::string::npos ||
+                        msg.find("is a directory") != std::string::npos
+                    ? 126
+                    : 128;
+  if (s.status == container_status::restarting) s.status = container_status::exited;
+  done(err);
+  end_attachments(self);
+  // As moby: a start that fails is no exit, so next-exit waiters (the CLI's, sent before the
+  // start) keep waiting; a restart that fails does end a run that waiters saw.
+  if (was_restarting) answer_waiters(self, false);
+  if (st.info.config.host.auto_remove) {
+    st.removing = true;
+    s.status = container_status::removing;
+    persist(self);
+    do_remove(self);
+    return;
+  }
+  persist(self);
+}
+
 void do_start(container_self self, start_done done, bool restart) {
   auto& st = self->state;
   if (auto err = open_log(self)) {
     done(err);
     return;
   }
+  auto& mode = st.info.config.host.network_mode;
+  if (mode.rfind("container:", 0) != 0) return start_process(self, done, restart, {});
+  // --network container:<name|id>: that container's network namespace, while it runs
+  auto target = mode.substr(10);
   st.starting = true;
+  self->request(st.manager, caf::infinite, job{"container_inspect", {target}, {}, {}})
+      .then([self, done, restart](job_result& r) mutable {
+        auto& st = self->state;
+        st.starting = false;
+        if (r.status != status_ok || !r.output.match_elements<container_info>())
+          return start_failed(self, done,
+                              r.error ? r.error : make_error(ec::not_found, "no such container"));
+        auto& other = r.output.get_as<container_info>(0);
+        if (other.id == st.info.id)
+          return start_failed(self, done,
+                              make_error(ec::invalid_argument, "cannot join own network"));
+        if (other.state.status != container_status::running || other.state.pid <= 0)
+          return start_failed(
+              self, done,
+              make_error(ec::conflict,
+                         "cannot join network of a non running container: " + other.id));
+        start_process(self, done, restart, "/proc/" + std::to_string(other.state.pid) + "/ns/net");
+      });
+}
+
+// moby's per-container /etc/hostname, /etc/hosts and /etc/resolv.conf (in the container's dir),
+// bind-mounted unless a mount of the container's own covers the path. A container on another's
+// network (container:) sees its own image's files.
+caf::error write_network_files(container_actor_state& st, exec::process_spec& spec) {
+  auto& c = st.info.config;
+  auto& mode = c.host.network_mode;
+  if (mode.rfind("container:", 0) == 0) return {};
+  bool host_network = mode == "host";
+  auto read = [](const char* path) {
+    auto data = io::read_file(path);
+    return data ? *data : std::string{};
+  };
+  st.info.hostname_path = st.dir + "/hostname";
+  st.info.hosts_path = st.dir + "/hosts";
+  st.info.resolv_conf_path = st.dir + "/resolv.conf";
+  std::pair<const std::string*, std::string> files[] = {
+      {&st.info.hostname_path, c.hostname + "\n"},
+      {&st.info.hosts_path, container_hosts(host_network ? read("/etc/hosts") : "", c, "")},
+      {&st.info.resolv_conf_path,
+       container_resolv_conf(read("/etc/resolv.conf"), c.host, host_network)},
+  };
+  const char* targets[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto& [path, content] = files[i];
+    if (auto err = io::write_file_atomic(*path, content, 0644, false)) return err;
+    bool covered = false;
+    for (auto& m : spec.mounts)
+      covered = covered || m.destination == targets[i] || m.destination == "/etc";
+    if (!covered) spec.mounts.push_back({*path, targets[i], "bind", {"rbind", "rprivate"}});
+  }
+  return {};
+}
+
+// The start proper; `net_ns`: the network namespace to join ("" = its own or the host's).
+void start_process(container_self self, start_done done, bool restart, std::string net_ns) {
+  auto& st = self->state;
   auto spec = make_spec(st);
+  spec.join_net_namespace = std::move(net_ns);
+  if (auto err = write_network_files(st, spec)) return start_failed(self, done, err);
+  st.starting = true;
   auto deps = st.deps;
   auto layer = st.info.rw_layer;
   std::vector<std::pair<std::string, std::string>> copies; // volume, destination
@@ -905,32 +1074,7 @@ void do_start(container_self self, start_done done, bool restart) {
           done(caf::error{});
           return;
         }
-        // A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
-        auto msg = error_message(r.error());
-        auto& s = st.info.state;
-        bool was_restarting = s.status == container_status::restarting;
-        s.error = msg;
-        s.exit_code = msg.find("not found") != std::string::npos ||
-                              msg.find("no such file or directory") != std::string::npos
-                          ? 127
-                      : msg.find("permission denied") != std::string::npos ||
-                              msg.find("is a directory") != std::string::npos
-                          ? 126
-                          : 128;
-        if (s.status == container_status::restarting) s.status = container_status::exited;
-        done(r.error());
-        end_attachments(self);
-        // As moby: a start that fails is no exit, so next-exit waiters (the CLI's, sent before
-        // the start) keep waiting; a restart that fails does end a run that waiters saw.
-        if (was_restarting) answer_waiters(self, false);
-        if (st.info.config.host.auto_remove) {
-          st.removing = true;
-          s.status = container_status::removing;
-          persist(self);
-          do_remove(self);
-          return;
-        }
-        persist(self);
+        start_failed(self, done, r.error());
       });
 }
 
@@ -1237,6 +1381,13 @@ caf::result<job_result> archive_job(container_self self, job& j) {
   std::vector<graph::bind_spec> binds; // seen in a stopped container too, as moby mounts them
   for (auto& m : st.info.mounts)
     if (m.type != "tmpfs") binds.push_back({m.host_path, m.destination, m.read_only});
+  // and, as moby's setupMounts, the network files (those written at a start)
+  std::pair<const std::string*, const char*> net_files[] = {
+      {&st.info.hostname_path, "/etc/hostname"},
+      {&st.info.hosts_path, "/etc/hosts"},
+      {&st.info.resolv_conf_path, "/etc/resolv.conf"}};
+  for (auto& [path, dest] : net_files)
+    if (!path->empty() && pid == 0) binds.push_back({*path, dest, false});
   auto open_root = [graph, layer, pid, id = st.info.id, binds] {
     return graph::container_root::open(graph, layer, pid, id, binds);
   };

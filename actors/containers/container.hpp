@@ -72,6 +72,18 @@ caf::error merge_image_config(container_config& c, const std::string& image_conf
 /// anonymous volume where nothing else mounts). Bad specs and a duplicate destination are 400.
 caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c);
 
+/// moby's resolv.conf of a container: the host's (`host_resolv`) without its loopback
+/// nameservers (none left: Google's, as moby), with --dns, --dns-search and --dns-option in place
+/// of the host's. With the host's network, the loopback nameservers stay.
+std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
+                                  bool host_network);
+
+/// moby's /etc/hosts of a container: localhost and the IPv6 names (the host's file with the
+/// host's network), the --add-host entries, then the container's own address with its hostname
+/// (when it has one).
+std::string container_hosts(const std::string& host_hosts, const container_config& c,
+                            const std::string& ip);
+
 /// Persist / load container_info (config.bin).
 caf::error save_container(const std::string& dir, const container_info& info);
 caf::expected<container_info> load_container(const std::string& dir);

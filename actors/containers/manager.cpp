@@ -248,10 +248,14 @@ caf::result<job_result> create(manager_self self, job& j) {
     if (auto o = logs::parse_options(log_config); !o) return fail(o.error());
   }
   auto net = cfg.host.network_mode;
-  if (!(net.empty() || net == "default" || net == "bridge" || net == "host" || net == "none"))
+  // container:<name|id> is looked up when the container starts (as moby: a 404 here would make
+  // the CLI pull the image)
+  if (net.rfind("container:", 0) != 0 &&
+      !(net.empty() || net == "default" || net == "bridge" || net == "host" || net == "none")) {
     return fail(make_error(ec::not_implemented, "network mode " + net +
                                                     " is not built yet in berthd (default, "
-                                                    "bridge, host and none are)"));
+                                                    "bridge, host, none and container: are)"));
+  }
   // dockerd's check of HostConfig.Runtime; the container records the runtime it runs with.
   auto& deps = *st.opts.deps;
   auto runtime = cfg.host.runtime.empty() ? deps.default_runtime : cfg.host.runtime;

@@ -56,7 +56,8 @@ struct process_spec {
   std::map<std::string, std::string> sysctls;
   int64_t shm_size = 64 << 20;
   std::vector<mount_spec> mounts;
-  bool new_net_namespace = true; // false: the host's network (--network host)
+  bool new_net_namespace = true;  // false: the host's network (--network host)
+  std::string join_net_namespace; // a netns to join instead (--network container:<id>)
   bool host_pid = false;
   bool host_ipc = false;
   bool host_uts = false;

@@ -1343,4 +1343,48 @@ BOOST_AUTO_TEST_CASE(volume_driver_opts_events_and_leftovers) {
   BOOST_TEST(r.out == "create\nmount\nunmount\ndestroy\n", r.out + r.err);
 }
 
+// --network none: only lo; host: the host's interfaces; container:<name>: that container's
+// network namespace (while it runs), as moby.
+BOOST_AUTO_TEST_CASE(network_modes_none_host_and_container) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto r = sh(d.docker("run --rm --network none busybox ls /sys/class/net"));
+  BOOST_TEST(r.out == "lo\n", r.out + r.err);
+  // moby's generated files: hostname, hosts with --add-host, resolv.conf with --dns
+  r = sh(d.docker("run --rm -h box --add-host db:192.0.2.7 --dns 192.0.2.53 --dns-search "
+                  "example.test busybox sh -c 'hostname; cat /etc/hostname; grep db /etc/hosts; "
+                  "cat /etc/resolv.conf'"));
+  BOOST_TEST(r.out == "box\nbox\n192.0.2.7\tdb\nnameserver 192.0.2.53\nsearch example.test\n",
+             r.out + r.err);
+  r = sh(d.docker("run --name files busybox true"));
+  BOOST_REQUIRE(r.exit_code == 0);
+  r = sh(d.docker("inspect -f '{{.HostsPath}} {{.ResolvConfPath}}' files"));
+  auto dir = d.data_root + "/containers/";
+  BOOST_TEST(
+      (contains(r.out, dir) && contains(r.out, "/hosts ") && contains(r.out, "/resolv.conf")),
+      r.out);
+  r = sh(d.docker("run --rm --network host busybox ls /sys/class/net"));
+  BOOST_TEST(r.out == sh("ls /sys/class/net").out, r.out + r.err);
+  BOOST_REQUIRE(sh(d.docker("run -d --name netowner --network none busybox sh -c "
+                            "'ip link add dummy7 type dummy 2>/dev/null; sleep 30'"))
+                    .exit_code == 0);
+  auto inode = [&](const std::string& who) {
+    return sh(d.docker("exec " + who + " readlink /proc/self/ns/net")).out;
+  };
+  r = sh(d.docker("run -d --name joiner --network container:netowner busybox sleep 30"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err + d.log());
+  BOOST_TEST(inode("joiner") == inode("netowner"));
+  BOOST_TEST(inode("joiner") != sh("readlink /proc/self/ns/net").out);
+  r = sh(d.docker("inspect -f '{{.HostConfig.NetworkMode}}' joiner"));
+  BOOST_TEST(r.out == "container:netowner\n", r.out);
+  r = sh(d.docker("run --rm --network container:nosuch busybox true"));
+  BOOST_TEST(contains(r.err, "No such container: nosuch"), r.err);
+  BOOST_REQUIRE(sh(d.docker("rm -f joiner")).exit_code == 0);
+  BOOST_REQUIRE(sh(d.docker("stop -t 0 netowner")).exit_code == 0);
+  r = sh(d.docker("run --rm --network container:netowner busybox true"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "cannot join network of a non running container"), r.err);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

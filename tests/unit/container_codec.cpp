@@ -1013,4 +1013,36 @@ BOOST_AUTO_TEST_CASE(filter_matching) {
   BOOST_TEST(m({{"status", {"created"}}}));
 }
 
+// moby's /etc/resolv.conf and /etc/hosts of a container.
+BOOST_AUTO_TEST_CASE(resolv_conf_and_hosts) {
+  host_config h;
+  std::string host =
+      "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\n"
+      "options ndots:2\n";
+  BOOST_TEST(container_resolv_conf(host, h, false) ==
+             "nameserver 10.0.0.2\nsearch corp.example\noptions ndots:2\n");
+  BOOST_TEST(container_resolv_conf(host, h, true) ==
+             "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions ndots:2\n");
+  BOOST_TEST(container_resolv_conf("nameserver 127.0.0.1\n", h, false) ==
+             "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+  h.dns = {"192.0.2.53"};
+  h.dns_search = {"a.example", "b.example"};
+  h.dns_options = {"timeout:1"};
+  BOOST_TEST(container_resolv_conf(host, h, false) ==
+             "nameserver 192.0.2.53\nsearch a.example b.example\noptions timeout:1\n");
+  h.dns_search = {"."};
+  BOOST_TEST(container_resolv_conf(host, h, false) == "nameserver 192.0.2.53\noptions timeout:1\n");
+  container_config c;
+  c.hostname = "box";
+  c.host.extra_hosts = {"db:192.0.2.7", "v6:2001:db8::1", "gw:host-gateway"};
+  auto hosts = container_hosts("", c, "172.17.0.2");
+  BOOST_TEST(hosts.rfind("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0) ==
+             0u);
+  BOOST_TEST(hosts.find("192.0.2.7\tdb\n2001:db8::1\tv6\n172.17.0.2\tbox\n") != std::string::npos,
+             hosts);
+  BOOST_TEST(hosts.find("host-gateway") == std::string::npos);
+  BOOST_TEST(container_hosts("127.0.0.1 localhost", c, "") ==
+             "127.0.0.1 localhost\n192.0.2.7\tdb\n2001:db8::1\tv6\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

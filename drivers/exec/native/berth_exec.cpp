@@ -103,6 +103,7 @@ struct spec {
     uint64_t major, minor, mode, uid, gid;
   };
   std::vector<device> devices; // the host's, for a privileged container
+  std::string net_ns;          // a network namespace to join (--network container:<id>)
   bool has(spec_flag f) const { return (flags & f) != 0; }
 };
 
@@ -254,6 +255,7 @@ spec read_spec() {
     dev.uid = d.u64();
     dev.gid = d.u64();
   }
+  s.net_ns = d.str();
   return s;
 }
 
@@ -285,7 +287,11 @@ std::string parent_of(const std::string& path) {
 void make_mountpoint(const std::string& path, bool dir) {
   if (dir) return mkdir_all(path);
   mkdir_all(parent_of(path));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  // an existing file is left alone: opening it for writing would copy it up into the read-write
+  // layer (docker diff would list it)
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd >= 0) {
     ::close(fd);
     return;
@@ -812,6 +818,11 @@ int main(int argc, char** argv) {
   ::umask(0);
   auto s = read_spec();
 
+  if (!s.net_ns.empty()) { // while the host's /proc is still mounted
+    int ns = ::open(s.net_ns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) fail("join the network namespace " + s.net_ns);
+    ::close(ns);
+  }
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("make / private");
   do_mount(s.rootfs.c_str(), s.rootfs, nullptr, MS_BIND | MS_REC);
 

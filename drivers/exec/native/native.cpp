@@ -200,6 +200,7 @@ caf::expected<std::string> encode(const process_spec& spec) {
     e.u64(d.uid);
     e.u64(d.gid);
   }
+  e.str(spec.join_net_namespace);
   return e.framed();
 }
 

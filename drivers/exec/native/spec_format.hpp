@@ -9,10 +9,10 @@
 
 namespace berth::exec::spec_format {
 
-/// "BEX4": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
+/// "BEX5": bumped whenever the layout changes, so that a berth-exec of another build refuses it.
 /// After it: the rootfs, the process part (below), then hostname, domainname, sysctls, shm size,
-/// mounts, masked and read-only paths, devices.
-constexpr uint64_t magic = 0x34584542;
+/// mounts, masked and read-only paths, devices, the network namespace to join ("" = none).
+constexpr uint64_t magic = 0x35584542;
 
 /// "BEJ2": the spec of `berth-exec --join` (docker exec): the process part alone. The process
 /// part (native.cpp's `encode_process`): args, env, cwd, user, additional groups, flags,

@@ -357,7 +357,10 @@ caf::expected<std::string> bundle_config(const process_spec& spec, const std::st
   json::array namespaces;
   auto ns = [&](const char* type) { namespaces.push_back(json::object{{"type", type}}); };
   ns("mount");
-  if (spec.new_net_namespace) ns("network");
+  if (!spec.join_net_namespace.empty())
+    namespaces.push_back(json::object{{"type", "network"}, {"path", spec.join_net_namespace}});
+  else if (spec.new_net_namespace)
+    ns("network");
   if (!spec.host_uts) ns("uts");
   if (!spec.host_pid) ns("pid");
   if (!spec.host_ipc) ns("ipc");
