@@ -550,7 +550,8 @@ public:
 /// What the create body says beyond container_config: fields dockerd validates that berth does
 /// not keep (yet).
 struct host_extras {
-  std::map<std::string, std::vector<std::string>> port_bindings; // port -> host ports
+  // port -> (HostIp, HostPort) of each binding
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> port_bindings;
   std::vector<std::string> links;
   bool publish_all_ports = false;
   std::string isolation;
@@ -617,16 +618,16 @@ void decode_port_bindings(decoder& d, const element& v, const scope& s, host_ext
       continue;
     }
     for (element b : arr) {
-      std::string host_port;
+      std::string host_ip, host_port;
       if (auto pb = d.object(b, f, "nat.PortBinding")) {
         for (auto bkv : *pb) {
           if (ieq(bkv.key, "HostPort"))
             d.string(bkv.value, sc.at("HostPort"), host_port);
           else if (ieq(bkv.key, "HostIp"))
-            d.check_string(bkv.value, sc.at("HostIp"));
+            d.string(bkv.value, sc.at("HostIp"), host_ip);
         }
       }
-      hosts.push_back(std::move(host_port));
+      hosts.emplace_back(std::move(host_ip), std::move(host_port));
     }
   }
 }
@@ -1113,10 +1114,12 @@ caf::error check_host_config(const host_config& h, const host_extras& x) {
     if (!container_port.empty() && !parse_port_number(container_port))
       return bad("invalid port specification: " + go_quote(container_port));
     for (auto& hp : hosts) {
-      auto host_port = split_proto_port(hp).second;
+      auto host_port = split_proto_port(hp.second).second;
       uint64_t a, b;
       if (!host_port.empty() && !parse_port_range(host_port, a, b))
-        return bad("invalid port specification: " + go_quote(hp));
+        return bad("invalid port specification: " + go_quote(hp.second));
+      if (!hp.first.empty() && !valid_ip(hp.first))
+        return bad("invalid IP address: " + go_quote(hp.first));
     }
   }
   auto& rp = h.restart_policy;
@@ -1295,6 +1298,11 @@ caf::expected<container_config> parse_create(std::string_view body) {
   for (auto& [name, has] : p.endpoints)
     if (!has) return bad("no EndpointSettings for " + name);
   if (h.restart_policy.empty()) h.restart_policy = "no";
+  h.port_bindings.clear();
+  for (auto& [port, hosts] : x.port_bindings)
+    for (auto& [ip, host_port] : hosts)
+      h.port_bindings.push_back(port_binding{port, ip, host_port});
+  h.publish_all_ports = x.publish_all_ports;
   normalize_caps(h.cap_add);
   normalize_caps(h.cap_drop);
   p.config.host = std::move(h);
@@ -1481,10 +1489,51 @@ json::object empty_endpoint() {
   return ep;
 }
 
-json::object networks_of(const container_config& c) {
+json::object networks_of(const container_info& c) {
   json::object out;
-  for (auto& n : network_names(c))
+  for (auto& n : network_names(c.config))
     out[n] = empty_endpoint();
+  for (auto& ep : c.networks) {
+    auto o = empty_endpoint();
+    o["NetworkID"] = ep.network_id;
+    o["EndpointID"] = ep.endpoint_id;
+    o["Gateway"] = ep.gateway;
+    o["IPAddress"] = ep.ip_address;
+    o["IPPrefixLen"] = ep.prefix_len;
+    o["MacAddress"] = ep.mac_address;
+    out[ep.network] = std::move(o);
+  }
+  return out;
+}
+
+/// HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
+json::object encode_port_bindings(const std::vector<port_binding>& bindings) {
+  json::object out;
+  for (auto& b : bindings) {
+    json::object one;
+    one["HostIp"] = b.host_ip;
+    one["HostPort"] = b.host_port;
+    auto it = out.find(b.port);
+    if (it == out.end()) it = out.emplace(b.port, json::array{}).first;
+    it->value().as_array().push_back(std::move(one));
+  }
+  return out;
+}
+
+/// NetworkSettings.Ports of a running container: the bound ports, and the exposed ones that are
+/// not published (null), as moby's.
+json::object encode_ports(const container_info& c) {
+  json::object out;
+  if (c.networks.empty()) return out;
+  for (auto p : c.config.exposed_ports) {
+    if (p.find('/') == std::string::npos) p += "/tcp";
+    out[p] = nullptr;
+  }
+  for (auto& ep : c.networks) {
+    auto bound = encode_port_bindings(ep.ports);
+    for (auto& kv : bound)
+      out[kv.key()] = kv.value();
+  }
   return out;
 }
 
@@ -1574,7 +1623,7 @@ json::object encode_host_config(const container_info& c) {
   log["Config"] = string_object(!c.log_type.empty() ? c.log_config : h.log_config);
   o["LogConfig"] = std::move(log);
   o["NetworkMode"] = h.network_mode;
-  o["PortBindings"] = json::object{};
+  o["PortBindings"] = encode_port_bindings(h.port_bindings);
   json::object restart;
   restart["Name"] = h.restart_policy;
   restart["MaximumRetryCount"] = h.restart_max_retries;
@@ -1596,7 +1645,7 @@ json::object encode_host_config(const container_info& c) {
   o["OomScoreAdj"] = 0;
   o["PidMode"] = h.pid_mode;
   o["Privileged"] = h.privileged;
-  o["PublishAllPorts"] = false;
+  o["PublishAllPorts"] = h.publish_all_ports;
   o["ReadonlyRootfs"] = h.readonly_rootfs;
   o["SecurityOpt"] = strings_or_null(h.security_opt);
   if (!h.tmpfs.empty()) o["Tmpfs"] = string_object(h.tmpfs);
@@ -1708,19 +1757,24 @@ json::object encode_network_settings(const container_info& c) {
   o["HairpinMode"] = false;
   o["LinkLocalIPv6Address"] = "";
   o["LinkLocalIPv6PrefixLen"] = 0;
-  o["Ports"] = json::object{};
-  o["SandboxKey"] = "";
+  o["Ports"] = encode_ports(c);
+  o["SandboxKey"] =
+      c.state.pid > 0 ? "/proc/" + std::to_string(c.state.pid) + "/ns/net" : std::string{};
   o["SecondaryIPAddresses"] = nullptr;
   o["SecondaryIPv6Addresses"] = nullptr;
-  o["EndpointID"] = "";
-  o["Gateway"] = "";
+  // the default bridge's endpoint is repeated at the top level (moby's legacy fields)
+  const network_endpoint* bridge = nullptr;
+  for (auto& ep : c.networks)
+    if (ep.network == "bridge") bridge = &ep;
+  o["EndpointID"] = bridge ? bridge->endpoint_id : "";
+  o["Gateway"] = bridge ? bridge->gateway : "";
   o["GlobalIPv6Address"] = "";
   o["GlobalIPv6PrefixLen"] = 0;
-  o["IPAddress"] = "";
-  o["IPPrefixLen"] = 0;
+  o["IPAddress"] = bridge ? bridge->ip_address : "";
+  o["IPPrefixLen"] = bridge ? bridge->prefix_len : 0;
   o["IPv6Gateway"] = "";
-  o["MacAddress"] = "";
-  o["Networks"] = networks_of(c.config);
+  o["MacAddress"] = bridge ? bridge->mac_address : "";
+  o["Networks"] = networks_of(c);
   return o;
 }
 
@@ -1765,6 +1819,40 @@ std::string encode_inspect(const container_info& c, bool size) {
   return json::serialize(o);
 }
 
+namespace {
+/// ps's Ports: each bound port ({IP, PrivatePort, PublicPort, Type}), and each exposed port not
+/// published ({PrivatePort, Type}), as moby's.
+json::array encode_summary_ports(const container_info& c) {
+  json::array out;
+  std::set<std::string> published;
+  auto split = [](const std::string& p) {
+    auto slash = p.find('/');
+    auto proto = slash == std::string::npos ? std::string{"tcp"} : p.substr(slash + 1);
+    return std::make_pair(std::strtoll(p.c_str(), nullptr, 10), proto);
+  };
+  for (auto& ep : c.networks)
+    for (auto& b : ep.ports) {
+      auto [port, proto] = split(b.port);
+      json::object o;
+      o["IP"] = b.host_ip;
+      o["PrivatePort"] = port;
+      o["PublicPort"] = std::strtoll(b.host_port.c_str(), nullptr, 10);
+      o["Type"] = proto;
+      out.push_back(std::move(o));
+      published.insert(std::to_string(port) + "/" + proto);
+    }
+  for (auto& p : c.config.exposed_ports) {
+    auto [port, proto] = split(p);
+    if (published.count(std::to_string(port) + "/" + proto)) continue;
+    json::object o;
+    o["PrivatePort"] = port;
+    o["Type"] = proto;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+} // namespace
+
 std::string encode_summary(const container_info& c, bool size, int64_t now_nano) {
   json::object o;
   o["Id"] = c.id;
@@ -1777,7 +1865,7 @@ std::string encode_summary(const container_info& c, bool size, int64_t now_nano)
     command += " " + (a.find(' ') != std::string::npos ? "'" + a + "'" : a);
   o["Command"] = command;
   o["Created"] = c.created_nano / 1000000000;
-  o["Ports"] = json::array{};
+  o["Ports"] = encode_summary_ports(c);
   // omitempty: zero sizes are left out even when asked for.
   if (size && c.size_rw > 0) o["SizeRw"] = c.size_rw;
   if (size && c.size_root_fs > 0) o["SizeRootFs"] = c.size_root_fs;
@@ -1788,7 +1876,7 @@ std::string encode_summary(const container_info& c, bool size, int64_t now_nano)
   if (!c.config.host.network_mode.empty()) host["NetworkMode"] = c.config.host.network_mode;
   o["HostConfig"] = std::move(host);
   json::object net;
-  net["Networks"] = networks_of(c.config);
+  net["Networks"] = networks_of(c);
   o["NetworkSettings"] = std::move(net);
   o["Mounts"] = encode_mount_points(c);
   return json::serialize(o);

@@ -98,6 +98,10 @@ CAF_ADD_TYPE_ID(berth, (berth::mount_point))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::mount_point>))
 CAF_ADD_TYPE_ID(berth, (berth::volume_info))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::volume_info>))
+CAF_ADD_TYPE_ID(berth, (berth::port_binding))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::port_binding>))
+CAF_ADD_TYPE_ID(berth, (berth::network_endpoint))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_endpoint>))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -210,6 +214,27 @@ using volume_store_actor = caf::typed_actor<
     // The container is gone: its holds end; `true` also removes its anonymous volumes (rm -v).
     caf::reacts_to<atom::release, std::string,
                    bool>>::extend_with<job_handler_actor>::extend_with<shutdown_handler_actor>;
+
+/// The userland proxy (actors/network/controller.cpp): published ports as listeners of the
+/// daemon's own, one I/O thread for all, forwarding each connection to a container's address.
+using port_proxy_actor = caf::typed_actor<
+    // Owner (a container ID) listens on these bindings, forwarding to `ip`; all or none. Answers
+    // them bound (a host port picked where none was given). A port in use is an error.
+    caf::replies_to<caf::publish_atom, std::string, std::vector<port_binding>,
+                    std::string>::with<std::vector<port_binding>>,
+    // The owner's listeners and their connections close; the ports are free when it answers.
+    caf::replies_to<caf::unpublish_atom, std::string>::with<caf::ok_atom>>;
+
+/// The network controller (actors/network/controller.cpp): the networks (bridge, host, none),
+/// their address management, the running containers' endpoints and their published ports.
+using network_controller_actor = caf::typed_actor<
+    // Container (64 hex) named `name` joins the network of `mode` ("default", "bridge") with
+    // these port bindings: answers its endpoint (address, veth names, ports bound). The caller
+    // wires the veth into the container (net::attach) before the command runs.
+    caf::replies_to<caf::connect_atom, std::string, std::string, std::string,
+                    std::vector<port_binding>>::with<network_endpoint>,
+    // The container's process is gone: its address and ports are free, its veth goes.
+    caf::reacts_to<atom::release, std::string>>::extend_with<shutdown_handler_actor>;
 
 /// Receives a container's byte stream (attach output, logs) and writes it to its client.
 using stream_sink_actor = caf::typed_actor<

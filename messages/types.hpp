@@ -420,6 +420,41 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.created_nano, x.labels, x.options, x.size, x.ref_count);
 }
 
+/// A published port: an entry of HostConfig.PortBindings (host_port "" = one the kernel picks, or
+/// a range "8000-8010"), and once bound, of NetworkSettings.Ports (host_port the one bound).
+struct port_binding {
+  std::string port;      // the container's port and protocol: "80/tcp"
+  std::string host_ip;   // "" = every address
+  std::string host_port; // "", "8080" or "8000-8010"
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, port_binding& x) {
+  return f(caf::meta::type_name("berth.port_binding"), x.port, x.host_ip, x.host_port);
+}
+
+/// A running container's attachment to a network (NetworkSettings.Networks.<name>): made by the
+/// network controller when the container starts, gone when its process exits.
+struct network_endpoint {
+  std::string network;     // the network's name: "bridge"
+  std::string network_id;  // 64 hex
+  std::string endpoint_id; // 64 hex
+  std::string bridge;      // the Linux bridge its veth is a port of
+  std::string host_ifname; // the veth's host end
+  std::string ip_address;
+  int64_t prefix_len = 0;
+  std::string gateway;
+  std::string mac_address;
+  int64_t mtu = 1500;
+  std::vector<port_binding> ports; // bound: host_ip and host_port as listened on
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_endpoint& x) {
+  return f(caf::meta::type_name("berth.network_endpoint"), x.network, x.network_id, x.endpoint_id,
+           x.bridge, x.host_ifname, x.ip_address, x.prefix_len, x.gateway, x.mac_address, x.mtu,
+           x.ports);
+}
+
 /// The HostConfig fields berth acts on (POST /containers/create), with Docker's defaults.
 struct host_config {
   std::vector<std::string> binds;
@@ -458,9 +493,11 @@ struct host_config {
   std::vector<std::string> dns_search;
   std::vector<std::string> dns_options;
   std::vector<std::string> extra_hosts;
-  std::string ipc_mode; // "", private, shareable, host, container:<id>
-  std::string pid_mode; // "", host, container:<id>
-  std::string uts_mode; // "", host
+  std::vector<port_binding> port_bindings; // -p
+  bool publish_all_ports = false;          // -P: every exposed port, on a port the kernel picks
+  std::string ipc_mode;                    // "", private, shareable, host, container:<id>
+  std::string pid_mode;                    // "", host, container:<id>
+  std::string uts_mode;                    // "", host
   std::string cgroup_parent;
   std::vector<int64_t> console_size; // [rows, cols] (API 1.42; kept when sent)
   std::string runtime;               // --runtime (oci driver)
@@ -473,8 +510,8 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.memory_swap, x.memory_reservation, x.memory_swappiness, x.oom_kill_disable,
            x.nano_cpus, x.cpu_shares, x.cpu_period, x.cpu_quota, x.cpuset_cpus, x.cpuset_mems,
            x.pids_limit, x.ulimits, x.shm_size, x.sysctls, x.tmpfs, x.dns, x.dns_search,
-           x.dns_options, x.extra_hosts, x.ipc_mode, x.pid_mode, x.uts_mode, x.cgroup_parent,
-           x.console_size, x.runtime, x.mounts);
+           x.dns_options, x.extra_hosts, x.port_bindings, x.publish_all_ports, x.ipc_mode,
+           x.pid_mode, x.uts_mode, x.cgroup_parent, x.console_size, x.runtime, x.mounts);
 }
 
 /// A container's configuration: Docker's Config (what `docker run` sends) plus its HostConfig.
@@ -575,7 +612,8 @@ struct container_info {
   std::string resolv_conf_path;
   int64_t size_rw = -1; // -1 = not computed
   int64_t size_root_fs = -1;
-  std::vector<mount_point> mounts; // every mount, resolved at create (inspect's Mounts)
+  std::vector<mount_point> mounts;        // every mount, resolved at create (inspect's Mounts)
+  std::vector<network_endpoint> networks; // while it runs
 };
 
 template <class Inspector>
@@ -583,7 +621,7 @@ typename Inspector::result_type inspect(Inspector& f, container_info& x) {
   return f(caf::meta::type_name("berth.container_info"), x.id, x.name, x.created_nano, x.image_id,
            x.image_config, x.path, x.args, x.config, x.state, x.driver, x.rw_layer, x.log_path,
            x.log_type, x.log_config, x.exec_driver, x.hostname_path, x.hosts_path,
-           x.resolv_conf_path, x.size_rw, x.size_root_fs, x.mounts);
+           x.resolv_conf_path, x.size_rw, x.size_root_fs, x.mounts, x.networks);
 }
 
 /// The answer of POST /containers/create.

@@ -7,11 +7,13 @@ packages=(
   # build
   build-essential cmake pkg-config git clang-format
   libcaf-dev libboost1.81-all-dev libboost-json1.81-dev libsimdjson-dev libssl-dev libsystemd-dev
-  libarchive-dev zlib1g-dev libzstd-dev
+  libarchive-dev zlib1g-dev libzstd-dev libnl-3-dev libnl-route-3-dev
+  # the bridge network driver's NAT and port rules
+  iptables
   # the oci exec driver's runtime
   runc
   # tests and benchmarks
-  openssl curl wrk procps python3
+  openssl curl wrk procps python3 iproute2
   # offline test images (tests/fixtures/images.sh)
   busybox-static umoci skopeo docker-registry apache2-utils
   # the Bearer token server of the fixtures (tests/fixtures/token_server.py)

@@ -1,6 +1,9 @@
 // The container actor (see container.hpp for the states and the on-disk layout).
 #include "actors/containers/container.hpp"
 
+#include "actors/network/controller.hpp"
+#include "drivers/network/bridge.hpp"
+
 #include "actors/events.hpp"
 #include "actors/jobs.hpp"
 #include "actors/log.hpp"
@@ -69,7 +72,7 @@ bool can_start(const container_state& s) {
 namespace {
 
 constexpr uint32_t config_magic = 0x62657274; // "bert"
-constexpr uint32_t config_version = 1;
+constexpr uint32_t config_version = 2;
 constexpr std::size_t attach_buffer_limit = 1 << 20; // stdin held before the start
 constexpr auto restart_delay_min = 100ms;            // Docker's restart back-off
 constexpr auto restart_delay_max = 60s;
@@ -396,6 +399,19 @@ std::string container_hosts(const std::string& host_hosts, const container_confi
     if (!c.domainname.empty()) name = c.hostname + "." + c.domainname + " " + c.hostname;
     out += ip + "\t" + name + "\n";
   }
+  return out;
+}
+
+std::vector<port_binding> ports_to_publish(const container_config& c) {
+  auto out = c.host.port_bindings;
+  for (auto& b : out)
+    if (b.port.find('/') == std::string::npos) b.port += "/tcp";
+  if (c.host.publish_all_ports)
+    for (auto p : c.exposed_ports) {
+      if (p.find('/') == std::string::npos) p += "/tcp";
+      bool bound = std::any_of(out.begin(), out.end(), [&](auto& b) { return b.port == p; });
+      if (!bound) out.push_back(port_binding{p, "", ""});
+    }
   return out;
 }
 
@@ -821,6 +837,11 @@ void finish_exit(container_self self) {
   if (st.kill_timer != 0) st.kill_timer = 0;
   int status = st.wait_status;
   int64_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!st.info.networks.empty()) {
+    // its address and ports are free, its veth goes
+    self->send(st.deps->network, atom::release_v, st.info.id);
+    st.info.networks.clear();
+  }
   auto proc = std::move(st.proc);
   auto graph = st.deps->graph;
   auto layer = st.info.rw_layer;
@@ -940,7 +961,8 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
   publish(self, "start");
 }
 
-void start_process(container_self self, start_done done, bool restart, std::string net_ns);
+void start_process(container_self self, start_done done, bool restart, std::string net_ns,
+                   std::optional<network_endpoint> ep = std::nullopt);
 
 // A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
 void start_failed(container_self self, start_done& done, const caf::error& err) {
@@ -979,6 +1001,23 @@ void do_start(container_self self, start_done done, bool restart) {
     return;
   }
   auto& mode = st.info.config.host.network_mode;
+  if (network_of_mode(mode) == "bridge" && st.deps->network &&
+      (st.deps->bridge || mode == "bridge")) {
+    // the bridge: an endpoint (address, veth names, published ports) first
+    st.starting = true;
+    self->request(st.deps->network, caf::infinite, caf::connect_atom_v, st.info.id,
+                  st.info.name.substr(1), mode, ports_to_publish(st.info.config))
+        .then(
+            [self, done, restart](network_endpoint& ep) mutable {
+              self->state.starting = false;
+              start_process(self, done, restart, {}, std::move(ep));
+            },
+            [self, done](caf::error& err) mutable {
+              self->state.starting = false;
+              start_failed(self, done, err);
+            });
+    return;
+  }
   if (mode.rfind("container:", 0) != 0) return start_process(self, done, restart, {});
   // --network container:<name|id>: that container's network namespace, while it runs
   auto target = mode.substr(10);
@@ -1006,7 +1045,8 @@ void do_start(container_self self, start_done done, bool restart) {
 // moby's per-container /etc/hostname, /etc/hosts and /etc/resolv.conf (in the container's dir),
 // bind-mounted unless a mount of the container's own covers the path. A container on another's
 // network (container:) sees its own image's files.
-caf::error write_network_files(container_actor_state& st, exec::process_spec& spec) {
+caf::error write_network_files(container_actor_state& st, exec::process_spec& spec,
+                               const std::string& ip) {
   auto& c = st.info.config;
   auto& mode = c.host.network_mode;
   if (mode.rfind("container:", 0) == 0) return {};
@@ -1020,7 +1060,7 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
   st.info.resolv_conf_path = st.dir + "/resolv.conf";
   std::pair<const std::string*, std::string> files[] = {
       {&st.info.hostname_path, c.hostname + "\n"},
-      {&st.info.hosts_path, container_hosts(host_network ? read("/etc/hosts") : "", c, "")},
+      {&st.info.hosts_path, container_hosts(host_network ? read("/etc/hosts") : "", c, ip)},
       {&st.info.resolv_conf_path,
        container_resolv_conf(read("/etc/resolv.conf"), c.host, host_network)},
   };
@@ -1037,11 +1077,35 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
 }
 
 // The start proper; `net_ns`: the network namespace to join ("" = its own or the host's).
-void start_process(container_self self, start_done done, bool restart, std::string net_ns) {
+void start_process(container_self self, start_done done, bool restart, std::string net_ns,
+                   std::optional<network_endpoint> ep) {
   auto& st = self->state;
   auto spec = make_spec(st);
   spec.join_net_namespace = std::move(net_ns);
-  if (auto err = write_network_files(st, spec)) return start_failed(self, done, err);
+  auto failed = [self, &done, ep](const caf::error& err) {
+    if (ep) self->send(self->state.deps->network, atom::release_v, self->state.info.id);
+    start_failed(self, done, err);
+  };
+  if (auto err = write_network_files(st, spec, ep ? ep->ip_address : std::string{}))
+    return failed(err);
+  if (ep) {
+    // the veth goes into the container's namespace before its command runs
+    net::endpoint wire;
+    wire.host_ifname = ep->host_ifname;
+    auto ip_of = [](const std::string& s) {
+      auto ip = net::parse_ip(s);
+      return ip ? *ip : 0u;
+    };
+    wire.address = ip_of(ep->ip_address);
+    wire.prefix = static_cast<int>(ep->prefix_len);
+    wire.gateway = ip_of(ep->gateway);
+    wire.mtu = static_cast<int>(ep->mtu);
+    wire.mac = ep->mac_address;
+    spec.prestart = [wire, bridge = ep->bridge](pid_t pid) mutable {
+      wire.netns_path = "/proc/" + std::to_string(pid) + "/ns/net";
+      return net::attach(bridge, wire);
+    };
+  }
   st.starting = true;
   auto deps = st.deps;
   auto layer = st.info.rw_layer;
@@ -1066,14 +1130,17 @@ void start_process(container_self self, start_done done, bool restart, std::stri
         }
         return exec_process{std::shared_ptr<exec::process>{std::move(*p)}};
       },
-      [self, done, restart](caf::expected<exec_process>& r) mutable {
+      [self, done, restart, ep](caf::expected<exec_process>& r) mutable {
         auto& st = self->state;
         st.starting = false;
         if (r) {
+          st.info.networks.clear();
+          if (ep) st.info.networks.push_back(std::move(*ep));
           on_started(self, r->proc, restart);
           done(caf::error{});
           return;
         }
+        if (ep) self->send(st.deps->network, atom::release_v, st.info.id);
         start_failed(self, done, r.error());
       });
 }
@@ -1874,6 +1941,7 @@ container_actor::behavior_type container_behavior(container_self self,
   st.info = std::move(info);
   st.dir = st.deps->data_root + "/containers/" + st.info.id;
   st.restart_delay = restart_delay_min;
+  st.info.networks.clear(); // endpoints of a run before a daemon restart are gone
   self->set_down_handler([self](const caf::down_msg& m) {
     auto& v = self->state.attached;
     v.erase(

@@ -47,6 +47,8 @@ struct container_deps {
   events_actor events;
   image_store_actor images;             // docker commit
   volume_store_actor volumes;           // released when the container is removed
+  network_controller_actor network;     // the bridge network's endpoints (null: none at all)
+  bool bridge = true;                   // the default network mode is the bridge (not -b none)
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;
   bool init = false;                        // daemon default for --init
@@ -83,6 +85,10 @@ std::string container_resolv_conf(const std::string& host_resolv, const host_con
 /// (when it has one).
 std::string container_hosts(const std::string& host_hosts, const container_config& c,
                             const std::string& ip);
+
+/// The ports a container publishes when it starts: HostConfig.PortBindings, plus with -P every
+/// exposed port that has no binding (on a port the kernel picks).
+std::vector<port_binding> ports_to_publish(const container_config& c);
 
 /// Persist / load container_info (config.bin).
 caf::error save_container(const std::string& dir, const container_info& info);

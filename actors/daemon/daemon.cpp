@@ -7,6 +7,7 @@
 #include "actors/host.hpp"
 #include "actors/images/store.hpp"
 #include "actors/log.hpp"
+#include "actors/network/controller.hpp"
 #include "actors/registry/registry.hpp"
 #include "actors/volumes/store.hpp"
 #include "api/containers.hpp"
@@ -244,15 +245,20 @@ int run(int argc, char** argv) {
                                                                       *engine, *events, *registry})
                          : caf::expected<image_store_actor>{registry.error()};
   auto volumes = spawn_volume_store(sys, volume_store_options{cfg.data_root, *engine, *events});
+  auto network = spawn_network_controller(
+      sys, network_controller_options{cfg.data_root, cfg, *engine, *events});
   // Containers: the exec driver, the process reactor and the container manager.
   std::shared_ptr<exec::reactor> reactor;
   caf::expected<container_manager_actor> containers{caf::error{}};
   if (!volumes) containers = volumes.error();
-  if (images && volumes) {
+  if (!network) containers = network.error();
+  if (images && volumes && network) {
     auto deps = std::make_shared<container_deps>();
     deps->data_root = cfg.data_root;
     deps->graph = driver;
     deps->events = *events;
+    deps->network = *network;
+    deps->bridge = cfg.bridge != "none";
     deps->log_driver = cfg.log_driver;
     for (auto& o : cfg.log_opts)
       if (auto eq = o.find('='); eq != std::string::npos)
@@ -298,6 +304,7 @@ int run(int argc, char** argv) {
     if (registry) all.push_back(caf::actor_cast<caf::actor_addr>(*registry));
     if (images) all.push_back(caf::actor_cast<caf::actor_addr>(*images));
     if (volumes) all.push_back(caf::actor_cast<caf::actor_addr>(*volumes));
+    if (network) all.push_back(caf::actor_cast<caf::actor_addr>(*network));
     if (containers) all.push_back(caf::actor_cast<caf::actor_addr>(*containers));
     for (auto& h : all)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);

@@ -15,6 +15,7 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,9 @@ struct process_spec {
   std::string cgroup_parent; // "" = berth
   uint16_t rows = 0;         // initial pty size (0 = the kernel default)
   uint16_t cols = 0;
+  /// Run once the process exists in its namespaces, before the command runs (the veth of the
+  /// bridge network is wired into its network namespace here). An error fails the start.
+  std::function<caf::error(pid_t)> prestart;
 };
 
 /// A process to run inside a running container (docker exec): it joins every namespace of the

@@ -704,7 +704,9 @@ assert isinstance(o["read"], str) and o["read"] != zero and o["read"].endswith("
 assert isinstance(o["preread"], str)
 assert o["name"] == "/st" and o["id"] == sys.argv[2]
 assert o["num_procs"] == 0 and o["storage_stats"] == {}
-assert "networks" not in o  # only lo in its namespace: moby has no interface to report
+n = o["networks"]  # eth0 of the bridge (lo is never reported)
+assert list(n) == ["eth0"], n
+assert all(type(n["eth0"][k]) is int for k in ("rx_bytes", "rx_packets", "tx_bytes", "tx_dropped"))
 cpu = o["cpu_stats"]
 u = cpu["cpu_usage"]
 assert all(type(u[k]) is int for k in ("total_usage", "usage_in_kernelmode", "usage_in_usermode"))
@@ -1385,6 +1387,117 @@ BOOST_AUTO_TEST_CASE(network_modes_none_host_and_container) {
   r = sh(d.docker("run --rm --network container:netowner busybox true"));
   BOOST_TEST(r.exit_code != 0);
   BOOST_TEST(contains(r.err, "cannot join network of a non running container"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(bridge_network_and_published_ports) {
+  if (!is_root()) return;
+  auto port = std::to_string(free_port());
+  {
+    busybox_daemon b;
+    auto& d = b.d;
+    // the default network: eth0 with an address of berth0's subnet, Docker's MAC, a default route
+    auto r = sh(d.docker("run --rm busybox sh -c 'ls /sys/class/net; ip -4 -o addr show eth0; "
+                         "ip route; cat /sys/class/net/eth0/address'"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+    BOOST_TEST(contains(r.out, "eth0\nlo\n"), r.out);
+    BOOST_TEST(contains(r.out, "default via "), r.out);
+    BOOST_TEST(contains(r.out, "02:42:"), r.out);
+    BOOST_TEST(sh("ip -o link show berth0").exit_code == 0);
+    // a web server published on loopback, with its address in inspect, ps and docker port
+    r = sh(d.docker("run -d --name web -h web -p 127.0.0.1:" + port +
+                    ":80 busybox sh -c 'mkdir /www && echo hello > /www/index.html && "
+                    "exec httpd -f -p 80 -h /www'"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+    auto ip = sh(d.docker("inspect -f '{{.NetworkSettings.IPAddress}}' web")).out;
+    if (!ip.empty()) ip.pop_back();
+    BOOST_TEST(ip.rfind("172.", 0) == 0, ip);
+    r = sh(d.docker("inspect -f "
+                    "'{{.NetworkSettings.Networks.bridge.IPAddress}} "
+                    "{{.NetworkSettings.Networks.bridge.Gateway}} {{.NetworkSettings.MacAddress}} "
+                    "{{json .HostConfig.PortBindings}}' web"));
+    BOOST_TEST(contains(r.out, ip + " 172."), r.out);
+    BOOST_TEST(
+        contains(r.out, "{\"80/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"" + port + "\"}]}"),
+        r.out);
+    r = sh(d.docker("port web"));
+    BOOST_TEST(r.out == "80/tcp -> 127.0.0.1:" + port + "\n", r.out + r.err);
+    r = sh(d.docker("ps --format '{{.Ports}}' -f name=web"));
+    BOOST_TEST(r.out == "127.0.0.1:" + port + "->80/tcp\n", r.out);
+    // its own address is in its /etc/hosts
+    r = sh(d.docker("exec web grep web /etc/hosts"));
+    BOOST_TEST(r.out == ip + "\tweb\n", r.out);
+    // reached from the host through the proxy, and at its own address
+    std::string got;
+    for (int i = 0; i < 50 && got != "hello\n"; ++i) {
+      got = sh("curl -s -m 2 http://127.0.0.1:" + port + "/").out;
+      if (got != "hello\n") std::this_thread::sleep_for(100ms);
+    }
+    BOOST_TEST(got == "hello\n");
+    BOOST_TEST(sh("curl -s -m 2 http://" + ip + ":80/").out == "hello\n");
+    // another container reaches it at its address, and through the published port (hairpin)
+    r = sh(d.docker("run --rm busybox sh -c 'ping -c 1 -W 2 " + ip +
+                    " >/dev/null && wget -q -O - "
+                    "http://" +
+                    ip + "/'"));
+    BOOST_TEST(r.out == "hello\n", r.out + r.err);
+    // a port another container holds, and one the host holds, are clear errors
+    r = sh(d.docker("run --rm -p 127.0.0.1:" + port + ":80 busybox true"));
+    BOOST_TEST(r.exit_code != 0);
+    BOOST_TEST(contains(r.err, "Bind for 127.0.0.1:" + port + " failed: port is already allocated"),
+               r.err);
+    auto held = std::to_string(free_port());
+    r = sh("python3 -c 'import socket,subprocess,sys; s=socket.socket(); s.bind((\"127.0.0.1\"," +
+           held +
+           ")); s.listen(); r=subprocess.run(sys.argv[1], shell=True, "
+           "capture_output=True, text=True); print(r.stderr)' '" +
+           d.docker("run --rm -p 127.0.0.1:" + held + ":80 busybox true") + "'");
+    BOOST_TEST(contains(r.out, "listen tcp4 127.0.0.1:" + held + ": bind: address already in use"),
+               r.out + r.err);
+    // -P: every exposed port on a port the kernel picks, on every address
+    r = sh(d.docker("run -d --name any --expose 80 -P busybox sh -c 'mkdir /www && echo any > "
+                    "/www/index.html && exec httpd -f -p 80 -h /www'"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    r = sh(d.docker("port any 80"));
+    BOOST_TEST(contains(r.out, "0.0.0.0:"), r.out + r.err);
+    auto any_port = r.out.substr(r.out.rfind(':') + 1);
+    if (!any_port.empty()) any_port.pop_back();
+    got.clear();
+    for (int i = 0; i < 50 && got != "any\n"; ++i) {
+      got = sh("curl -s -m 2 http://127.0.0.1:" + any_port + "/").out;
+      if (got != "any\n") std::this_thread::sleep_for(100ms);
+    }
+    BOOST_TEST(got == "any\n");
+    // stop frees the port and the address: a new container gets both
+    BOOST_REQUIRE(sh(d.docker("stop -t 1 web")).exit_code == 0);
+    BOOST_TEST(sh("curl -s -m 2 http://127.0.0.1:" + port + "/").exit_code != 0);
+    r = sh(d.docker("inspect -f '{{.NetworkSettings.IPAddress}}|{{json .NetworkSettings.Ports}}' "
+                    "web"));
+    BOOST_TEST(r.out == "|{}\n", r.out);
+    r = sh(d.docker("run -d --name web2 -p 127.0.0.1:" + port +
+                    ":80 busybox sh -c 'mkdir /www && echo again > /www/index.html && "
+                    "exec httpd -f -p 80 -h /www'"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+    got.clear();
+    for (int i = 0; i < 50 && got != "again\n"; ++i) {
+      got = sh("curl -s -m 2 http://127.0.0.1:" + port + "/").out;
+      if (got != "again\n") std::this_thread::sleep_for(100ms);
+    }
+    BOOST_TEST(got == "again\n");
+    BOOST_REQUIRE(sh(d.docker("rm -f web2 any web")).exit_code == 0);
+    // no veth outlives its container
+    for (int i = 0; i < 50 && sh("ip -o link show master berth0").out != ""; ++i)
+      std::this_thread::sleep_for(100ms);
+    BOOST_TEST(sh("ip -o link show master berth0").out == "");
+    // the daemon removes the bridge it made when it stops
+    d.signal(SIGTERM);
+    BOOST_TEST(d.wait_exit() == 0);
+    BOOST_TEST(sh("ip -o link show berth0 2>/dev/null").out == "");
+  }
+  // -b none: containers of the default mode get only their loopback
+  busybox_daemon none{{"-b", "none"}};
+  auto r = sh(none.d.docker("run --rm busybox ls /sys/class/net"));
+  BOOST_TEST(r.out == "lo\n", r.out + r.err);
+  BOOST_TEST(sh("ip -o link show berth0 2>/dev/null").out == "");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -265,11 +265,17 @@ berthd::berthd(std::vector<std::string> extra_args, bool wait, std::vector<std::
 }
 
 berthd::~berthd() {
-  if (running()) {
+  bool killed = running();
+  if (killed) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
   clean_leftovers(data_root, {dir.path, data_root});
+  // the bridge a killed daemon made (its containers' veths went with their namespaces)
+  if (killed) {
+    int rc = std::system("ip link del berth0 >/dev/null 2>&1");
+    (void)rc;
+  }
 }
 
 bool berthd::running() {

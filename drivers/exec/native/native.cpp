@@ -521,6 +521,8 @@ caf::expected<std::unique_ptr<process>> native_driver::start(const process_spec&
   if (auto err = group->apply(spec.resources)) return fail(std::move(err));
   if (auto err = group->limit_devices(spec.privileged)) return fail(std::move(err));
   if (auto err = group->add(static_cast<pid_t>(pid))) return fail(std::move(err));
+  if (spec.prestart)
+    if (auto err = spec.prestart(static_cast<pid_t>(pid))) return fail(std::move(err));
   const char go = 'G';
   sent = sent && send_all(ch.spec_mine.fd, &go, 1);
   ::shutdown(ch.spec_mine.fd, SHUT_WR); // with a tty, the helper sends the pty back

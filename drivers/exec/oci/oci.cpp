@@ -640,6 +640,8 @@ caf::expected<std::unique_ptr<process>> oci_driver::start(const process_spec& sp
   if (!pidfd) return sys_error("pidfd_open");
   auto group = open_group(spec.cgroup_parent, spec.id);
   if (!group) return group.error();
+  if (spec.prestart)
+    if (auto err = spec.prestart(pid)) return err;
 
   auto runtime_exe = exe_of(pid);
   runtime_run starter;
