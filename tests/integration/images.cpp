@@ -163,13 +163,15 @@ BOOST_AUTO_TEST_CASE(pull_all_tags) {
 }
 
 // --registry-mirror for Docker Hub images. berthd runs in a network namespace of its own with
-// only lo (and the bridge it makes there), and the mirror (docker-registry on the fixture's storage) inside it: the mirror
-// answers `docker pull busybox`, and no fallback to Docker Hub can leave the machine.
+// only lo (and the bridge it makes there), and the mirror (docker-registry on the fixture's
+// storage) inside it: the mirror answers `docker pull busybox`, and no fallback to Docker Hub can
+// leave the machine.
 BOOST_AUTO_TEST_CASE(registry_mirror_serves_docker_hub_images) {
   if (::geteuid() != 0) return;
   berthd d{{"--registry-mirror", "http://127.0.0.1:5000"}, true, {}, "{}", true};
-  auto devices = sh("nsenter -t " + std::to_string(d.pid()) +
-                    " -n sh -c \"tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | grep -vx berth0\"");
+  auto devices =
+      sh("nsenter -t " + std::to_string(d.pid()) +
+         " -n sh -c \"tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | grep -vx berth0\"");
   BOOST_REQUIRE_MESSAGE(devices.out == "lo\n", "the namespace holds more than lo: " + devices.out);
   temp_dir mirror;
   mirror.write("config.yml", "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
