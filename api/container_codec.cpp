@@ -316,26 +316,6 @@ scan_result go_scan(std::string_view s) {
 
 // -- Go's decoder: type errors --------------------------------------------------------------------
 
-/// How Go's UnmarshalTypeError names a JSON value.
-std::string kind_of(const element& v) {
-  switch (v.type()) {
-  case element_type::STRING:
-    return "string";
-  case element_type::INT64:
-  case element_type::UINT64:
-  case element_type::DOUBLE:
-    return "number";
-  case element_type::BOOL:
-    return "bool";
-  case element_type::ARRAY:
-    return "array";
-  case element_type::OBJECT:
-    return "object";
-  default:
-    return "null";
-  }
-}
-
 /// The literal of a number (Go quotes it when it does not fit the target: "number 1.5").
 std::string number_text(const element& v) {
   int64_t i;
@@ -386,14 +366,14 @@ public:
   void string(const element& v, const field_ref& f, std::string& out) {
     if (v.is_null()) return;
     std::string_view s;
-    if (v.get(s)) return type_error(kind_of(v), f, "string");
+    if (v.get(s)) return type_error(json_kind_of(v), f, "string");
     out.assign(s);
   }
 
   void boolean(const element& v, const field_ref& f, bool& out) {
     if (v.is_null()) return;
     bool b;
-    if (v.get(b)) return type_error(kind_of(v), f, "bool");
+    if (v.get(b)) return type_error(json_kind_of(v), f, "bool");
     out = b;
   }
 
@@ -410,7 +390,7 @@ public:
     if (t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE)
       type_error("number " + number_text(v), f, go_type);
     else
-      type_error(kind_of(v), f, go_type);
+      type_error(json_kind_of(v), f, go_type);
     return false;
   }
 
@@ -432,7 +412,7 @@ public:
     if (t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE)
       type_error("number " + number_text(v), f, go_type);
     else
-      type_error(kind_of(v), f, go_type);
+      type_error(json_kind_of(v), f, go_type);
     return false;
   }
 
@@ -443,7 +423,7 @@ public:
       return;
     }
     simdjson::dom::array arr;
-    if (v.get(arr)) return type_error(kind_of(v), f, "[]string");
+    if (v.get(arr)) return type_error(json_kind_of(v), f, "[]string");
     out.clear();
     for (element x : arr) {
       std::string s;
@@ -482,7 +462,7 @@ public:
       set = true;
       return;
     }
-    fail("json: cannot unmarshal " + kind_of(v) + " into Go value of type string");
+    fail("json: cannot unmarshal " + json_kind_of(v) + " into Go value of type string");
   }
 
   /// map[string]string: null clears, a null value is "".
@@ -492,7 +472,7 @@ public:
       return;
     }
     simdjson::dom::object obj;
-    if (v.get(obj)) return type_error(kind_of(v), f, "map[string]string");
+    if (v.get(obj)) return type_error(json_kind_of(v), f, "map[string]string");
     for (auto kv : obj) {
       std::string s;
       string(kv.value, f, s);
@@ -508,11 +488,11 @@ public:
       return;
     }
     simdjson::dom::object obj;
-    if (v.get(obj)) return type_error(kind_of(v), f, go_type);
+    if (v.get(obj)) return type_error(json_kind_of(v), f, go_type);
     std::set<std::string> keys{out.begin(), out.end()};
     for (auto kv : obj) {
       if (!kv.value.is_null() && kv.value.type() != element_type::OBJECT)
-        type_error(kind_of(kv.value), f, "struct {}");
+        type_error(json_kind_of(kv.value), f, "struct {}");
       keys.emplace(kv.key);
     }
     out.assign(keys.begin(), keys.end());
@@ -524,7 +504,7 @@ public:
     if (v.is_null()) return std::nullopt;
     simdjson::dom::object obj;
     if (v.get(obj)) {
-      type_error(kind_of(v), f, go_type);
+      type_error(json_kind_of(v), f, go_type);
       return std::nullopt;
     }
     return obj;
@@ -574,6 +554,7 @@ struct create_parse {
   host_parse inner;  // "HostConfig"
   host_parse legacy; // HostConfig fields at the top level (API < 1.18)
   std::vector<std::pair<std::string, bool>> endpoints; // name, has settings
+  std::vector<endpoint_config> endpoint_configs;       // the settings berth keeps
 };
 
 void decode_restart_policy(decoder& d, const element& v, const scope& s, host_config& h) {
@@ -614,7 +595,7 @@ void decode_port_bindings(decoder& d, const element& v, const scope& s, host_ext
     if (kv.value.is_null()) continue;
     simdjson::dom::array arr;
     if (kv.value.get(arr)) {
-      d.type_error(kind_of(kv.value), f, "[]nat.PortBinding");
+      d.type_error(json_kind_of(kv.value), f, "[]nat.PortBinding");
       continue;
     }
     for (element b : arr) {
@@ -639,7 +620,7 @@ void decode_ulimits(decoder& d, const element& v, const scope& s, host_config& h
     return;
   }
   simdjson::dom::array arr;
-  if (v.get(arr)) return d.type_error(kind_of(v), f, "[]*units.Ulimit");
+  if (v.get(arr)) return d.type_error(json_kind_of(v), f, "[]*units.Ulimit");
   h.ulimits.clear();
   auto sc = s.sub("Ulimit", "Ulimits");
   for (element e : arr) {
@@ -663,7 +644,7 @@ void decode_mounts(decoder& d, const element& v, const scope& s, host_config& h)
   h.mounts.clear();
   if (v.is_null()) return;
   simdjson::dom::array arr;
-  if (v.get(arr)) return d.type_error(kind_of(v), f, "[]mount.Mount");
+  if (v.get(arr)) return d.type_error(json_kind_of(v), f, "[]mount.Mount");
   auto sc = s.sub("Mount", "Mounts");
   for (element e : arr) {
     auto obj = d.object(e, f, "mount.Mount");
@@ -831,7 +812,7 @@ bool decode_host_field(decoder& d, std::string_view k, const element& v, const s
     if (v.is_null()) return true;
     simdjson::dom::array arr;
     if (v.get(arr)) {
-      d.type_error(kind_of(v), at("ConsoleSize"), "[2]uint");
+      d.type_error(json_kind_of(v), at("ConsoleSize"), "[2]uint");
       return true;
     }
     std::vector<int64_t> size{0, 0};
@@ -958,9 +939,11 @@ void decode_networking(decoder& d, const element& v, const scope& s, create_pars
     auto eps = d.object(kv.value, f, "map[string]*network.EndpointSettings");
     if (!eps) continue;
     p.endpoints.clear();
+    p.endpoint_configs.clear();
+    auto esc = sc.sub("EndpointSettings", "EndpointsConfig.");
     for (auto ep : *eps) {
       if (!ep.value.is_null() && ep.value.type() != element_type::OBJECT)
-        d.type_error(kind_of(ep.value), f, "network.EndpointSettings");
+        d.type_error(json_kind_of(ep.value), f, "network.EndpointSettings");
       auto name = std::string{ep.key};
       auto it = std::find_if(p.endpoints.begin(), p.endpoints.end(),
                              [&](auto& e) { return e.first == name; });
@@ -968,6 +951,24 @@ void decode_networking(decoder& d, const element& v, const scope& s, create_pars
         it->second = !ep.value.is_null();
       else
         p.endpoints.emplace_back(name, !ep.value.is_null());
+      endpoint_config cfg{name, {}, {}};
+      simdjson::dom::object settings;
+      if (!ep.value.get(settings))
+        for (auto kv2 : settings) {
+          if (ieq(kv2.key, "Aliases")) {
+            d.strings(kv2.value, esc.at("Aliases"), cfg.aliases);
+          } else if (ieq(kv2.key, "IPAMConfig")) {
+            auto ipam = d.object(kv2.value, esc.at("IPAMConfig"), "network.EndpointIPAMConfig");
+            if (!ipam) continue;
+            for (auto kv3 : *ipam)
+              if (ieq(kv3.key, "IPv4Address"))
+                d.string(kv3.value, esc.at("IPAMConfig.IPv4Address"), cfg.ipv4_address);
+          }
+        }
+      p.endpoint_configs.erase(std::remove_if(p.endpoint_configs.begin(), p.endpoint_configs.end(),
+                                              [&](auto& e) { return e.network == name; }),
+                               p.endpoint_configs.end());
+      p.endpoint_configs.push_back(std::move(cfg));
     }
   }
 }
@@ -1212,6 +1213,26 @@ void normalize_caps(std::vector<std::string>& caps) {
 
 } // namespace
 
+/// How Go's UnmarshalTypeError names a JSON value.
+std::string json_kind_of(const simdjson::dom::element& v) {
+  switch (v.type()) {
+  case element_type::STRING:
+    return "string";
+  case element_type::INT64:
+  case element_type::UINT64:
+  case element_type::DOUBLE:
+    return "number";
+  case element_type::BOOL:
+    return "bool";
+  case element_type::ARRAY:
+    return "array";
+  case element_type::OBJECT:
+    return "object";
+  default:
+    return "null";
+  }
+}
+
 caf::expected<container_config> parse_create(std::string_view body) {
   auto scanned = go_scan(body);
   if (scanned.error == "EOF") return bad("config cannot be empty in order to create a container");
@@ -1224,7 +1245,7 @@ caf::expected<container_config> parse_create(std::string_view body) {
   if (doc.is_null()) return bad("config cannot be empty in order to create a container");
   simdjson::dom::object top;
   if (doc.get(top))
-    return bad("json: cannot unmarshal " + kind_of(doc) +
+    return bad("json: cannot unmarshal " + json_kind_of(doc) +
                " into Go value of type runconfig.ContainerConfigWrapper");
   decoder d;
   create_parse p;
@@ -1297,6 +1318,11 @@ caf::expected<container_config> parse_create(std::string_view body) {
   }
   for (auto& [name, has] : p.endpoints)
     if (!has) return bad("no EndpointSettings for " + name);
+  for (auto& e : p.endpoint_configs)
+    if (unsigned char buf[4];
+        !e.ipv4_address.empty() && inet_pton(AF_INET, e.ipv4_address.c_str(), buf) != 1)
+      return bad("invalid IPv4 address: " + e.ipv4_address);
+  p.config.endpoints = std::move(p.endpoint_configs);
   if (h.restart_policy.empty()) h.restart_policy = "no";
   h.port_bindings.clear();
   for (auto& [port, hosts] : x.port_bindings)
@@ -1317,7 +1343,7 @@ caf::expected<host_config> parse_update(std::string_view body) {
     return bad(std::string{"invalid JSON: "} + simdjson::error_message(err));
   simdjson::dom::object top;
   if (doc.get(top))
-    return bad("json: cannot unmarshal " + kind_of(doc) +
+    return bad("json: cannot unmarshal " + json_kind_of(doc) +
                " into Go value of type container.UpdateConfig");
   decoder d;
   host_parse p;
@@ -1342,7 +1368,7 @@ caf::expected<exec_config> parse_exec(std::string_view body) {
     return bad(std::string{"invalid JSON: "} + simdjson::error_message(err));
   simdjson::dom::object top;
   if (doc.get(top))
-    return bad("json: cannot unmarshal " + kind_of(doc) +
+    return bad("json: cannot unmarshal " + json_kind_of(doc) +
                " into Go value of type types.ExecConfig");
   decoder d;
   exec_config c;
@@ -1466,8 +1492,13 @@ json::object key_object(const std::vector<std::string>& keys) {
 std::vector<std::string> network_names(const container_config& c) {
   auto& mode = c.host.network_mode;
   if (is_container_mode(mode)) return {};
-  if (mode.empty() || mode == "default") return {"bridge"};
-  return {mode};
+  if (mode == "host" || mode == "none") return {mode};
+  // a config made before normalize_endpoints (tests) may still say "default"
+  std::vector<std::string> out;
+  for (auto& e : c.endpoints)
+    out.push_back(e.network == "default" ? "bridge" : e.network);
+  if (out.empty()) out.push_back(mode.empty() || mode == "default" ? "bridge" : mode);
+  return out;
 }
 
 /// An EndpointSettings with nothing assigned yet.
@@ -1493,8 +1524,19 @@ json::object networks_of(const container_info& c) {
   json::object out;
   for (auto& n : network_names(c.config))
     out[n] = empty_endpoint();
+  for (auto& e : c.config.endpoints) {
+    auto it = out.find(e.network == "default" ? "bridge" : e.network);
+    if (it == out.end()) continue;
+    auto& o = it->value().as_object();
+    if (!e.ipv4_address.empty()) o["IPAMConfig"] = json::object{{"IPv4Address", e.ipv4_address}};
+    o["Aliases"] = strings_or_null(e.aliases);
+  }
   for (auto& ep : c.networks) {
     auto o = empty_endpoint();
+    if (!ep.ipv4_config.empty()) o["IPAMConfig"] = json::object{{"IPv4Address", ep.ipv4_config}};
+    auto aliases = ep.aliases;
+    if (ep.dns) aliases.insert(aliases.begin(), c.id.substr(0, 12)); // moby adds the short ID
+    o["Aliases"] = strings_or_null(aliases);
     o["NetworkID"] = ep.network_id;
     o["EndpointID"] = ep.endpoint_id;
     o["Gateway"] = ep.gateway;

@@ -11,7 +11,14 @@
 #include <string>
 #include <string_view>
 
+namespace simdjson::dom {
+class element;
+}
+
 namespace berth::api {
+
+/// How Go's UnmarshalTypeError names a JSON value: string, number, bool, array, object, null.
+std::string json_kind_of(const simdjson::dom::element& v);
 
 /// Parse a create body: Config fields at the top level, plus HostConfig and NetworkingConfig.
 /// Unknown fields are ignored (as Go's decoder). Bad values are ec::invalid_argument naming the

@@ -377,6 +377,12 @@ std::string encode_commands(const std::vector<command_info>& cmds) {
   return json::serialize(out);
 }
 
+caf::expected<filter_args> query_filters(const http_request& req) {
+  auto* f = req.get("filters");
+  if (f == nullptr || f->empty()) return filter_args{};
+  return parse_filters(*f);
+}
+
 caf::expected<filter_args> parse_filters(std::string_view text) {
   filter_args out;
   if (text.empty()) return out;

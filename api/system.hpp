@@ -77,6 +77,8 @@ std::string encode_commands(const std::vector<command_info>& cmds);
 std::string rfc3339_nano(int64_t unix_nano);
 /// Docker's filters JSON: {"k":{"v":true}} or the legacy {"k":["v"]}.
 caf::expected<filter_args> parse_filters(std::string_view json);
+/// The `filters` query parameter of a request (none: no filter).
+caf::expected<filter_args> query_filters(const http_request& req);
 /// Docker's since/until: "SECONDS" or "SECONDS.NANOS" -> unix nanoseconds.
 caf::expected<int64_t> parse_timestamp(std::string_view value);
 /// A prune's `until` as moby's GetTimestamp reads it: SECONDS[.NANOS], RFC 3339, or a Go

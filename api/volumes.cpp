@@ -44,12 +44,6 @@ caf::error bad(std::string message) {
   return make_error(ec::invalid_argument, std::move(message));
 }
 
-caf::expected<filter_args> filters_of(const http_request& req) {
-  auto* f = req.get("filters");
-  if (f == nullptr || f->empty()) return filter_args{};
-  return parse_filters(*f);
-}
-
 } // namespace
 
 std::string encode_volume(const volume_info& v, bool usage) {
@@ -123,7 +117,7 @@ caf::expected<volume_info> parse_volume_create(std::string_view body) {
 
 void add_volume_routes(router& r, std::shared_ptr<api_context> ctx) {
   r.add("GET", "/volumes", [ctx](http_request& req, const connection_ptr& conn) {
-    auto filters = filters_of(req);
+    auto filters = query_filters(req);
     if (!filters) return conn->respond(error_response(filters.error()));
     run_job(*ctx, job{"volumes", {}, {}, caf::make_message(std::move(*filters))},
             [conn](job_result& res) {
@@ -156,7 +150,7 @@ void add_volume_routes(router& r, std::shared_ptr<api_context> ctx) {
             });
   });
   r.add("POST", "/volumes/prune", [ctx](http_request& req, const connection_ptr& conn) {
-    auto filters = filters_of(req);
+    auto filters = query_filters(req);
     if (!filters) return conn->respond(error_response(filters.error()));
     run_job(*ctx, job{"volume_prune", {}, {}, caf::make_message(std::move(*filters))},
             [conn](job_result& res) {

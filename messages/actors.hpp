@@ -48,6 +48,7 @@ CAF_ADD_ATOM(berth, berth::atom, release, "release")
 CAF_ADD_ATOM(berth, berth::atom, tags, "tags")
 CAF_ADD_ATOM(berth, berth::atom, restored, "restored")
 CAF_ADD_ATOM(berth, berth::atom, push, "push")
+CAF_ADD_ATOM(berth, berth::atom, disconnect, "disconnect")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -102,6 +103,12 @@ CAF_ADD_TYPE_ID(berth, (berth::port_binding))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::port_binding>))
 CAF_ADD_TYPE_ID(berth, (berth::network_endpoint))
 CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_endpoint>))
+CAF_ADD_TYPE_ID(berth, (berth::endpoint_config))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::endpoint_config>))
+CAF_ADD_TYPE_ID(berth, (berth::network_member))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_member>))
+CAF_ADD_TYPE_ID(berth, (berth::network_info))
+CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_info>))
 
 CAF_END_TYPE_ID_BLOCK(berth)
 
@@ -225,16 +232,29 @@ using port_proxy_actor = caf::typed_actor<
     // The owner's listeners and their connections close; the ports are free when it answers.
     caf::replies_to<caf::unpublish_atom, std::string>::with<caf::ok_atom>>;
 
-/// The network controller (actors/network/controller.cpp): the networks (bridge, host, none),
-/// their address management, the running containers' endpoints and their published ports.
+/// The network controller (actors/network/controller.cpp): the networks (the default bridge,
+/// host, none and user-defined bridge networks), their address management and embedded DNS names,
+/// the running containers' endpoints and their published ports. Jobs: network_create (input:
+/// network_info), networks (input: filter_args), network_inspect, network_delete (args[0]: name,
+/// ID or ID prefix), network_prune (input: filter_args; answers the names removed).
 using network_controller_actor = caf::typed_actor<
-    // Container (64 hex) named `name` joins the network of `mode` ("default", "bridge") with
-    // these port bindings: answers its endpoint (address, veth names, ports bound). The caller
-    // wires the veth into the container (net::attach) before the command runs.
-    caf::replies_to<caf::connect_atom, std::string, std::string, std::string,
-                    std::vector<port_binding>>::with<network_endpoint>,
-    // The container's process is gone: its address and ports are free, its veth goes.
-    caf::reacts_to<atom::release, std::string>>::extend_with<shutdown_handler_actor>;
+    // Container (64 hex) named `name` starts: it joins each network of `endpoints` (the network
+    // mode's first; the ports are published at that one's address). Answers the endpoints
+    // (address, veth names, ports bound), all or none. The caller wires each veth into the
+    // container (net::attach) before the command runs.
+    caf::replies_to<caf::connect_atom, std::string, std::string, std::vector<port_binding>,
+                    std::vector<endpoint_config>>::with<std::vector<network_endpoint>>,
+    // A running container (id, name) joins one more network (docker network connect).
+    caf::replies_to<caf::connect_atom, std::string, std::string,
+                    endpoint_config>::with<network_endpoint>,
+    // The network (name or ID) as the controller knows it: answers its info without members
+    // (a stopped container's connect and disconnect check the name with this).
+    caf::replies_to<caf::get_atom, std::string>::with<network_info>,
+    // A running container (id) leaves one network (name or ID): its endpoint goes.
+    caf::replies_to<atom::disconnect, std::string, std::string>::with<caf::ok_atom>,
+    // The container's process is gone: its addresses and ports are free, its veths go.
+    caf::reacts_to<atom::release, std::string>>::extend_with<job_handler_actor>::
+    extend_with<shutdown_handler_actor>;
 
 /// Receives a container's byte stream (attach output, logs) and writes it to its client.
 using stream_sink_actor = caf::typed_actor<

@@ -129,4 +129,10 @@ void register_messages(caf::actor_system_config& cfg) {
                          });
 }
 
+bool label_matches(const std::map<std::string, std::string>& labels, const std::string& filter) {
+  auto eq = filter.find('=');
+  auto it = labels.find(filter.substr(0, eq));
+  return it != labels.end() && (eq == std::string::npos || it->second == filter.substr(eq + 1));
+}
+
 } // namespace berth

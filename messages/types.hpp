@@ -80,6 +80,9 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// Docker's filters.Args: key -> set of accepted values.
 using filter_args = std::map<std::string, std::set<std::string>>;
 
+/// A `label` filter value ("key" or "key=value") against an object's labels.
+bool label_matches(const std::map<std::string, std::string>& labels, const std::string& filter);
+
 /// What a subscriber wants: events in [since, until] matching the filters. -1 = not given.
 struct event_query {
   int64_t since_nano = -1;
@@ -446,13 +449,69 @@ struct network_endpoint {
   std::string mac_address;
   int64_t mtu = 1500;
   std::vector<port_binding> ports; // bound: host_ip and host_port as listened on
+  std::string ifname;              // in the container: eth0, eth1, ... (set by the container)
+  std::vector<std::string> aliases;
+  std::string ipv4_config; // IPAMConfig.IPv4Address asked ("" = any)
+  bool dns = false;        // a user-defined network: the embedded DNS server answers its names
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, network_endpoint& x) {
   return f(caf::meta::type_name("berth.network_endpoint"), x.network, x.network_id, x.endpoint_id,
            x.bridge, x.host_ifname, x.ip_address, x.prefix_len, x.gateway, x.mac_address, x.mtu,
-           x.ports);
+           x.ports, x.ifname, x.aliases, x.ipv4_config, x.dns);
+}
+
+/// A container's settings for one network (NetworkingConfig.EndpointsConfig.<network>, `docker
+/// network connect`): kept in its config and applied at each start.
+struct endpoint_config {
+  std::string network;              // the network's name (or ID) as the client gave it
+  std::vector<std::string> aliases; // more DNS names on that network
+  std::string ipv4_address;         // IPAMConfig.IPv4Address: "" = one IPAM picks
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, endpoint_config& x) {
+  return f(caf::meta::type_name("berth.endpoint_config"), x.network, x.aliases, x.ipv4_address);
+}
+
+/// A running container on a network, as GET /networks/{id} lists it under Containers.
+struct network_member {
+  std::string container_id;
+  std::string name; // without the leading "/"
+  network_endpoint endpoint;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_member& x) {
+  return f(caf::meta::type_name("berth.network_member"), x.container_id, x.name, x.endpoint);
+}
+
+/// A network (GET /networks/{id}): the predefined bridge, host and none, and user-defined ones
+/// of the bridge driver (POST /networks/create).
+struct network_info {
+  std::string name;
+  std::string id;                // 64 hex
+  std::string driver = "bridge"; // bridge, host, null
+  std::string scope = "local";
+  int64_t created_nano = 0;
+  bool internal = false;
+  bool attachable = false;
+  bool ingress = false;
+  bool enable_ipv6 = false;
+  std::string subnet; // IPAM.Config[0]: "" for host and none
+  std::string gateway;
+  std::string ip_range;
+  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> labels;
+  std::string bridge;                  // the Linux bridge ("" for host and none)
+  std::vector<network_member> members; // its running containers
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, network_info& x) {
+  return f(caf::meta::type_name("berth.network_info"), x.name, x.id, x.driver, x.scope,
+           x.created_nano, x.internal, x.attachable, x.ingress, x.enable_ipv6, x.subnet, x.gateway,
+           x.ip_range, x.options, x.labels, x.bridge, x.members);
 }
 
 /// The HostConfig fields berth acts on (POST /containers/create), with Docker's defaults.
@@ -540,6 +599,9 @@ struct container_config {
   std::vector<std::string> volumes;       // anonymous volume paths
   bool network_disabled = false;
   host_config host;
+  // The networks it joins at each start, the network mode's first (none for host, none and
+  // container:<id>): from NetworkingConfig.EndpointsConfig and `docker network connect`.
+  std::vector<endpoint_config> endpoints;
 };
 
 template <class Inspector>
@@ -548,7 +610,7 @@ typename Inspector::result_type inspect(Inspector& f, container_config& x) {
            x.attach_stdin, x.attach_stdout, x.attach_stderr, x.tty, x.open_stdin, x.stdin_once,
            x.env, x.cmd, x.cmd_set, x.entrypoint, x.entrypoint_set, x.image, x.working_dir,
            x.labels, x.stop_signal, x.stop_timeout, x.exposed_ports, x.volumes, x.network_disabled,
-           x.host);
+           x.host, x.endpoints);
 }
 
 /// Docker's container states (State.Status).

@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config git clang-format
   libcaf-dev libboost1.81-all-dev libboost-json1.81-dev libsimdjson-dev libssl-dev libsystemd-dev
   libarchive-dev zlib1g-dev libzstd-dev libnl-3-dev libnl-route-3-dev
+  # the embedded DNS server's messages
+  libldns-dev
   # the bridge network driver's NAT and port rules
   iptables
   # the oci exec driver's runtime

@@ -3,6 +3,7 @@
 
 #include "actors/network/controller.hpp"
 #include "drivers/network/bridge.hpp"
+#include "drivers/network/dns.hpp"
 
 #include "actors/events.hpp"
 #include "actors/jobs.hpp"
@@ -72,7 +73,7 @@ bool can_start(const container_state& s) {
 namespace {
 
 constexpr uint32_t config_magic = 0x62657274; // "bert"
-constexpr uint32_t config_version = 2;
+constexpr uint32_t config_version = 3;
 constexpr std::size_t attach_buffer_limit = 1 << 20; // stdin held before the start
 constexpr auto restart_delay_min = 100ms;            // Docker's restart back-off
 constexpr auto restart_delay_max = 60s;
@@ -330,7 +331,7 @@ caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c
 }
 
 std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
-                                  bool host_network) {
+                                  bool host_network, bool embedded_dns) {
   std::vector<std::string> nameservers, search, options, other;
   std::istringstream in{host_resolv};
   std::string line;
@@ -362,6 +363,13 @@ std::string container_resolv_conf(const std::string& host_resolv, const host_con
       if (d != ".") search.push_back(d); // "." clears the search list
   }
   if (!h.dns_options.empty()) options = h.dns_options;
+  if (embedded_dns) {
+    // moby's on user-defined networks: the embedded server, which forwards what it does not know
+    nameservers = {"127.0.0.11"};
+    if (std::none_of(options.begin(), options.end(),
+                     [](auto& o) { return o.rfind("ndots:", 0) == 0; }))
+      options.push_back("ndots:0");
+  }
   std::string out;
   for (auto& n : nameservers)
     out += "nameserver " + n + "\n";
@@ -378,7 +386,7 @@ std::string container_resolv_conf(const std::string& host_resolv, const host_con
 }
 
 std::string container_hosts(const std::string& host_hosts, const container_config& c,
-                            const std::string& ip) {
+                            const std::string& ip, const std::string& host_gateway) {
   std::string out = !host_hosts.empty() ? host_hosts
                                         : "127.0.0.1\tlocalhost\n"
                                           "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -391,7 +399,8 @@ std::string container_hosts(const std::string& host_hosts, const container_confi
     auto colon = e.find(':'); // host:ip (the ip may hold colons)
     if (colon == std::string::npos) continue;
     auto addr = e.substr(colon + 1);
-    if (addr == "host-gateway") continue; // the bridge's gateway: with the bridge driver
+    if (addr == "host-gateway") addr = host_gateway; // the default bridge's gateway
+    if (addr.empty()) continue;
     out += addr + "\t" + e.substr(0, colon) + "\n";
   }
   if (!ip.empty()) {
@@ -400,6 +409,27 @@ std::string container_hosts(const std::string& host_hosts, const container_confi
     out += ip + "\t" + name + "\n";
   }
   return out;
+}
+
+void normalize_endpoints(container_config& c) {
+  auto& mode = c.host.network_mode;
+  if (mode == "host" || mode == "none" || mode.rfind("container:", 0) == 0) {
+    c.endpoints.clear();
+    return;
+  }
+  auto primary = network_of_mode(mode);
+  std::vector<endpoint_config> out;
+  for (auto& e : c.endpoints) {
+    auto x = e;
+    if (x.network == "default" || x.network == mode) x.network = primary;
+    if (x.network == primary)
+      out.insert(out.begin(), x);
+    else
+      out.push_back(x);
+  }
+  if (out.empty() || out.front().network != primary)
+    out.insert(out.begin(), endpoint_config{primary, {}, {}});
+  c.endpoints = std::move(out);
 }
 
 std::vector<port_binding> ports_to_publish(const container_config& c) {
@@ -962,7 +992,7 @@ void on_started(container_self self, std::shared_ptr<exec::process> proc, bool r
 }
 
 void start_process(container_self self, start_done done, bool restart, std::string net_ns,
-                   std::optional<network_endpoint> ep = std::nullopt);
+                   std::vector<network_endpoint> eps = {});
 
 // A start failure: recorded as dockerd does (exit code 127/126/128 by the message).
 void start_failed(container_self self, start_done& done, const caf::error& err) {
@@ -1001,16 +1031,23 @@ void do_start(container_self self, start_done done, bool restart) {
     return;
   }
   auto& mode = st.info.config.host.network_mode;
-  if (network_of_mode(mode) == "bridge" && st.deps->network &&
-      (st.deps->bridge || mode == "bridge")) {
-    // the bridge: an endpoint (address, veth names, published ports) first
+  // its networks (-b none: the default mode has none): endpoints (addresses, veth names,
+  // published ports) first
+  auto endpoints = st.info.config.endpoints;
+  if (!st.deps->bridge && (mode == "default" || mode.empty()))
+    endpoints.erase(std::remove_if(endpoints.begin(), endpoints.end(),
+                                   [](auto& e) { return e.network == "bridge"; }),
+                    endpoints.end());
+  if (!endpoints.empty() && st.deps->network) {
     st.starting = true;
     self->request(st.deps->network, caf::infinite, caf::connect_atom_v, st.info.id,
-                  st.info.name.substr(1), mode, ports_to_publish(st.info.config))
+                  st.info.name.substr(1), ports_to_publish(st.info.config), std::move(endpoints))
         .then(
-            [self, done, restart](network_endpoint& ep) mutable {
+            [self, done, restart](std::vector<network_endpoint>& eps) mutable {
               self->state.starting = false;
-              start_process(self, done, restart, {}, std::move(ep));
+              for (std::size_t i = 0; i < eps.size(); ++i)
+                eps[i].ifname = "eth" + std::to_string(i);
+              start_process(self, done, restart, {}, std::move(eps));
             },
             [self, done](caf::error& err) mutable {
               self->state.starting = false;
@@ -1046,7 +1083,7 @@ void do_start(container_self self, start_done done, bool restart) {
 // bind-mounted unless a mount of the container's own covers the path. A container on another's
 // network (container:) sees its own image's files.
 caf::error write_network_files(container_actor_state& st, exec::process_spec& spec,
-                               const std::string& ip) {
+                               const std::vector<network_endpoint>& eps) {
   auto& c = st.info.config;
   auto& mode = c.host.network_mode;
   if (mode.rfind("container:", 0) == 0) return {};
@@ -1060,9 +1097,12 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
   st.info.resolv_conf_path = st.dir + "/resolv.conf";
   std::pair<const std::string*, std::string> files[] = {
       {&st.info.hostname_path, c.hostname + "\n"},
-      {&st.info.hosts_path, container_hosts(host_network ? read("/etc/hosts") : "", c, ip)},
+      {&st.info.hosts_path, container_hosts(host_network ? read("/etc/hosts") : "", c,
+                                            eps.empty() ? std::string{} : eps.front().ip_address,
+                                            st.deps->host_gateway_ip)},
       {&st.info.resolv_conf_path,
-       container_resolv_conf(read("/etc/resolv.conf"), c.host, host_network)},
+       container_resolv_conf(read("/etc/resolv.conf"), c.host, host_network,
+                             std::any_of(eps.begin(), eps.end(), [](auto& e) { return e.dns; }))},
   };
   const char* targets[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
   for (std::size_t i = 0; i < 3; ++i) {
@@ -1077,33 +1117,52 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
 }
 
 // The start proper; `net_ns`: the network namespace to join ("" = its own or the host's).
+net::endpoint wiring_of(const network_endpoint& ep) {
+  auto ip_of = [](const std::string& s) {
+    auto ip = net::parse_ip(s);
+    return ip ? *ip : 0u;
+  };
+  net::endpoint wire;
+  wire.host_ifname = ep.host_ifname;
+  wire.ifname = ep.ifname;
+  wire.address = ip_of(ep.ip_address);
+  wire.prefix = static_cast<int>(ep.prefix_len);
+  wire.gateway = ip_of(ep.gateway);
+  wire.mtu = static_cast<int>(ep.mtu);
+  wire.mac = ep.mac_address;
+  return wire;
+}
+
 void start_process(container_self self, start_done done, bool restart, std::string net_ns,
-                   std::optional<network_endpoint> ep) {
+                   std::vector<network_endpoint> eps) {
   auto& st = self->state;
   auto spec = make_spec(st);
   spec.join_net_namespace = std::move(net_ns);
-  auto failed = [self, &done, ep](const caf::error& err) {
-    if (ep) self->send(self->state.deps->network, atom::release_v, self->state.info.id);
+  bool networked = !eps.empty();
+  auto failed = [self, &done, networked](const caf::error& err) {
+    if (networked) self->send(self->state.deps->network, atom::release_v, self->state.info.id);
     start_failed(self, done, err);
   };
-  if (auto err = write_network_files(st, spec, ep ? ep->ip_address : std::string{}))
-    return failed(err);
-  if (ep) {
-    // the veth goes into the container's namespace before its command runs
-    net::endpoint wire;
-    wire.host_ifname = ep->host_ifname;
-    auto ip_of = [](const std::string& s) {
-      auto ip = net::parse_ip(s);
-      return ip ? *ip : 0u;
-    };
-    wire.address = ip_of(ep->ip_address);
-    wire.prefix = static_cast<int>(ep->prefix_len);
-    wire.gateway = ip_of(ep->gateway);
-    wire.mtu = static_cast<int>(ep->mtu);
-    wire.mac = ep->mac_address;
-    spec.prestart = [wire, bridge = ep->bridge](pid_t pid) mutable {
-      wire.netns_path = "/proc/" + std::to_string(pid) + "/ns/net";
-      return net::attach(bridge, wire);
+  if (auto err = write_network_files(st, spec, eps)) return failed(err);
+  if (networked) {
+    // the veths go into the container's namespace before its command runs, then the embedded
+    // DNS server's sockets (user-defined networks)
+    std::vector<std::pair<std::string, net::endpoint>> wires;
+    bool dns = false;
+    for (auto& ep : eps) {
+      wires.emplace_back(ep.bridge, wiring_of(ep));
+      if (wires.size() > 1) wires.back().second.gateway = 0; // one default route: the first's
+      dns = dns || ep.dns;
+    }
+    spec.prestart = [wires, dns_server = dns ? st.deps->dns : nullptr,
+                     id = st.info.id](pid_t pid) mutable -> caf::error {
+      auto ns = "/proc/" + std::to_string(pid) + "/ns/net";
+      for (auto& [bridge, wire] : wires) {
+        wire.netns_path = ns;
+        if (auto err = net::attach(bridge, wire)) return err;
+      }
+      if (dns_server) return dns_server->serve(id, ns);
+      return {};
     };
   }
   st.starting = true;
@@ -1130,17 +1189,16 @@ void start_process(container_self self, start_done done, bool restart, std::stri
         }
         return exec_process{std::shared_ptr<exec::process>{std::move(*p)}};
       },
-      [self, done, restart, ep](caf::expected<exec_process>& r) mutable {
+      [self, done, restart, eps](caf::expected<exec_process>& r) mutable {
         auto& st = self->state;
         st.starting = false;
         if (r) {
-          st.info.networks.clear();
-          if (ep) st.info.networks.push_back(std::move(*ep));
+          st.info.networks = std::move(eps);
           on_started(self, r->proc, restart);
           done(caf::error{});
           return;
         }
-        if (ep) self->send(st.deps->network, atom::release_v, st.info.id);
+        if (!eps.empty()) self->send(st.deps->network, atom::release_v, st.info.id);
         start_failed(self, done, r.error());
       });
 }
@@ -1605,6 +1663,180 @@ caf::result<job_result> commit_job(container_self self, job& j) {
   return rp;
 }
 
+// docker network connect (args: container, network; input: endpoint_config): the network
+// joins the container's config, and a running container gets its endpoint at once, as eth<N>.
+caf::result<job_result> network_connect(container_self self, job& j) {
+  auto& st = self->state;
+  endpoint_config cfg;
+  if (j.input.match_elements<endpoint_config>()) cfg = j.input.get_as<endpoint_config>(0);
+  cfg.network = j.args.size() > 1 ? j.args[1] : std::string{};
+  auto& mode = st.info.config.host.network_mode;
+  if (mode == "host")
+    return fail(make_error(ec::invalid_argument, "container cannot be disconnected from host "
+                                                 "network or connected to host network"));
+  if (mode == "none")
+    return fail(make_error(ec::invalid_argument, "container cannot be connected to multiple "
+                                                 "networks with one of the networks in private "
+                                                 "(none) mode"));
+  if (mode.rfind("container:", 0) == 0)
+    return fail(make_error(ec::invalid_argument, "container sharing network namespace with "
+                                                 "another container or host cannot be connected "
+                                                 "to any other network"));
+  if (!st.deps->network)
+    return fail(make_error(ec::not_implemented, "this daemon runs without networks"));
+  auto rp = self->make_response_promise<job_result>();
+  self->request(st.deps->network, caf::infinite, caf::get_atom_v, cfg.network)
+      .then(
+          [self, rp, cfg](network_info& n) mutable {
+            auto& st = self->state;
+            if (n.driver == "host") {
+              rp.deliver(
+                  fail(make_error(ec::invalid_argument, "container cannot be disconnected from "
+                                                        "host network or connected to host "
+                                                        "network")));
+              return;
+            }
+            if (n.driver == "null") {
+              rp.deliver(fail(make_error(ec::invalid_argument,
+                                         "container cannot be connected to multiple networks "
+                                         "with one of the networks in private (none) mode")));
+              return;
+            }
+            auto& eps = st.info.config.endpoints;
+            if (std::any_of(eps.begin(), eps.end(),
+                            [&](auto& e) { return e.network == n.name || e.network == n.id; })) {
+              rp.deliver(
+                  fail(make_error(ec::forbidden, "endpoint with name " + st.info.name.substr(1) +
+                                                     " already exists in network " + n.name)));
+              return;
+            }
+            cfg.network = n.name;
+            if (n.name == "bridge" && !cfg.aliases.empty()) {
+              rp.deliver(fail(make_error(ec::invalid_argument,
+                                         "network-scoped alias is supported only for "
+                                         "containers in user defined networks")));
+              return;
+            }
+            if (!is_running(st.info.state) || !st.proc || st.starting) {
+              eps.push_back(cfg);
+              persist(self);
+              {
+                rp.deliver(ok());
+                return;
+              }
+            }
+            self->request(st.deps->network, caf::infinite, caf::connect_atom_v, st.info.id,
+                          st.info.name.substr(1), cfg)
+                .then(
+                    [self, rp, cfg](network_endpoint& ep) mutable {
+                      auto& st = self->state;
+                      for (int i = 0;; ++i) { // the lowest free eth<N>
+                        auto name = "eth" + std::to_string(i);
+                        if (std::none_of(st.info.networks.begin(), st.info.networks.end(),
+                                         [&](auto& e) { return e.ifname == name; })) {
+                          ep.ifname = name;
+                          break;
+                        }
+                      }
+                      auto wire = wiring_of(ep);
+                      if (!st.info.networks.empty()) wire.gateway = 0;
+                      wire.netns_path = "/proc/" + std::to_string(st.proc->pid) + "/ns/net";
+                      auto dns = ep.dns ? st.deps->dns : nullptr;
+                      run_detached<bool>(
+                          self,
+                          [wire, bridge = ep.bridge, dns,
+                           id = st.info.id]() -> caf::expected<bool> {
+                            if (auto err = net::attach(bridge, wire)) return err;
+                            if (dns)
+                              if (auto err = dns->serve(id, wire.netns_path)) return err;
+                            return true;
+                          },
+                          [self, rp, cfg, ep](caf::expected<bool>& r) mutable {
+                            auto& st = self->state;
+                            if (!r) {
+                              self->request(st.deps->network, caf::infinite, atom::disconnect_v,
+                                            st.info.id, ep.network_id)
+                                  .then([](caf::ok_atom) {}, [](caf::error&) {});
+                              {
+                                rp.deliver(fail(r.error()));
+                                return;
+                              }
+                            }
+                            st.info.networks.push_back(ep);
+                            st.info.config.endpoints.push_back(cfg);
+                            persist(self);
+                            rp.deliver(ok());
+                          });
+                    },
+                    [rp](caf::error& err) mutable { rp.deliver(fail(err)); });
+          },
+          [rp](caf::error& err) mutable { rp.deliver(fail(err)); });
+  return rp;
+}
+
+// docker network disconnect (args: container, network; env force): the network leaves the
+// container's config, and a running container's endpoint goes.
+caf::result<job_result> network_disconnect(container_self self, job& j) {
+  auto& st = self->state;
+  auto ref = j.args.size() > 1 ? j.args[1] : std::string{};
+  bool force = j.getenv("force") == "1";
+  auto& mode = st.info.config.host.network_mode;
+  if (mode == "host")
+    return fail(make_error(ec::invalid_argument, "container cannot be disconnected from host "
+                                                 "network or connected to host network"));
+  if (!st.deps->network)
+    return fail(make_error(ec::not_implemented, "this daemon runs without networks"));
+  auto rp = self->make_response_promise<job_result>();
+  auto drop = [self](const std::string& name, const std::string& id) {
+    auto& eps = self->state.info.config.endpoints;
+    auto before = eps.size();
+    eps.erase(std::remove_if(eps.begin(), eps.end(),
+                             [&](auto& e) { return e.network == name || e.network == id; }),
+              eps.end());
+    return before != eps.size();
+  };
+  self->request(st.deps->network, caf::infinite, caf::get_atom_v, ref)
+      .then(
+          [self, rp, drop](network_info& n) mutable {
+            auto& st = self->state;
+            auto& nets = st.info.networks;
+            auto it = std::find_if(nets.begin(), nets.end(),
+                                   [&](auto& e) { return e.network_id == n.id; });
+            bool configured = drop(n.name, n.id);
+            if (it == nets.end()) {
+              if (!configured) {
+                rp.deliver(fail(make_error(ec::forbidden, "container " + st.info.id +
+                                                              " is not connected to "
+                                                              "network " +
+                                                              n.name)));
+                return;
+              }
+              persist(self);
+              {
+                rp.deliver(ok());
+                return;
+              }
+            }
+            nets.erase(it);
+            persist(self);
+            self->request(st.deps->network, caf::infinite, atom::disconnect_v, st.info.id, n.id)
+                .then([rp](caf::ok_atom) mutable { rp.deliver(ok()); },
+                      [rp](caf::error& err) mutable { rp.deliver(fail(err)); });
+          },
+          [self, rp, drop, ref, force](caf::error& err) mutable {
+            // a network gone: --force still takes it out of the container's config
+            if (force && drop(ref, ref)) {
+              persist(self);
+              {
+                rp.deliver(ok());
+                return;
+              }
+            }
+            rp.deliver(fail(err));
+          });
+  return rp;
+}
+
 caf::result<job_result> handle_job(container_self self, job& j) {
   auto& st = self->state;
   auto& s = st.info.state;
@@ -1639,6 +1871,8 @@ caf::result<job_result> handle_job(container_self self, job& j) {
   }
   if (j.name == "container_archive") return archive_job(self, j);
   if (j.name == "container_commit") return commit_job(self, j);
+  if (j.name == "container_network_connect") return network_connect(self, j);
+  if (j.name == "container_network_disconnect") return network_disconnect(self, j);
   if (j.name == "container_top") { // ps on the host, the rows of the container's cgroup
     if (s.status == container_status::restarting)
       return fail(make_error(ec::conflict, "Container " + st.info.id +

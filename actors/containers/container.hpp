@@ -30,6 +30,9 @@
 namespace berth::graph {
 class driver;
 }
+namespace berth::net {
+class dns_server;
+}
 namespace berth::exec {
 class driver;
 class reactor;
@@ -47,7 +50,9 @@ struct container_deps {
   events_actor events;
   image_store_actor images;             // docker commit
   volume_store_actor volumes;           // released when the container is removed
-  network_controller_actor network;     // the bridge network's endpoints (null: none at all)
+  network_controller_actor network;     // the networks' endpoints (null: none at all)
+  std::shared_ptr<net::dns_server> dns; // the embedded DNS server (null: none)
+  std::string host_gateway_ip;          // --add-host x:host-gateway (the bridge's gateway)
   bool bridge = true;                   // the default network mode is the bridge (not -b none)
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;
@@ -76,19 +81,25 @@ caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c
 
 /// moby's resolv.conf of a container: the host's (`host_resolv`) without its loopback
 /// nameservers (none left: Google's, as moby), with --dns, --dns-search and --dns-option in place
-/// of the host's. With the host's network, the loopback nameservers stay.
+/// of the host's. With the host's network, the loopback nameservers stay. With `embedded_dns` (a
+/// user-defined network), the one nameserver is 127.0.0.11 and ndots:0 is added, as moby's.
 std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
-                                  bool host_network);
+                                  bool host_network, bool embedded_dns = false);
 
 /// moby's /etc/hosts of a container: localhost and the IPv6 names (the host's file with the
 /// host's network), the --add-host entries, then the container's own address with its hostname
-/// (when it has one).
+/// (when it has one). `host_gateway` is the address of --add-host's "host-gateway" (the default
+/// bridge's gateway; "" leaves such entries out).
 std::string container_hosts(const std::string& host_hosts, const container_config& c,
-                            const std::string& ip);
+                            const std::string& ip, const std::string& host_gateway = {});
 
 /// The ports a container publishes when it starts: HostConfig.PortBindings, plus with -P every
 /// exposed port that has no binding (on a port the kernel picks).
 std::vector<port_binding> ports_to_publish(const container_config& c);
+
+/// The networks a container joins at each start, the network mode's first: "default" and the
+/// mode's name in NetworkingConfig are its network; host, none and container:<id> join none.
+void normalize_endpoints(container_config& c);
 
 /// Persist / load container_info (config.bin).
 caf::error save_container(const std::string& dir, const container_info& info);

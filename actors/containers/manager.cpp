@@ -100,13 +100,29 @@ struct manager_state {
 using manager_self = container_manager_actor::stateful_pointer<manager_state>;
 
 const std::vector<std::string>& container_jobs() {
-  static const std::vector<std::string> jobs{
-      "container_inspect", "container_start",       "container_stop",   "container_restart",
-      "container_kill",    "container_wait",        "container_delete", "container_attach",
-      "container_resize",  "container_logs",        "container_pause",  "container_unpause",
-      "container_changes", "container_rename",      "container_export", "container_top",
-      "container_update",  "container_exec_create", "container_stats",  "container_archive",
-      "container_commit"};
+  static const std::vector<std::string> jobs{"container_inspect",
+                                             "container_start",
+                                             "container_stop",
+                                             "container_restart",
+                                             "container_kill",
+                                             "container_wait",
+                                             "container_delete",
+                                             "container_attach",
+                                             "container_resize",
+                                             "container_logs",
+                                             "container_pause",
+                                             "container_unpause",
+                                             "container_changes",
+                                             "container_rename",
+                                             "container_export",
+                                             "container_top",
+                                             "container_update",
+                                             "container_exec_create",
+                                             "container_stats",
+                                             "container_archive",
+                                             "container_commit",
+                                             "container_network_connect",
+                                             "container_network_disconnect"};
   return jobs;
 }
 
@@ -248,13 +264,22 @@ caf::result<job_result> create(manager_self self, job& j) {
     if (auto o = logs::parse_options(log_config); !o) return fail(o.error());
   }
   auto net = cfg.host.network_mode;
-  // container:<name|id> is looked up when the container starts (as moby: a 404 here would make
-  // the CLI pull the image)
+  // A user-defined network must exist, as moby checks at create (404 "network x not found");
+  // container:<name|id> is looked up when the container starts.
   if (net.rfind("container:", 0) != 0 &&
-      !(net.empty() || net == "default" || net == "bridge" || net == "host" || net == "none")) {
-    return fail(make_error(ec::not_implemented, "network mode " + net +
-                                                    " is not built yet in berthd (default, "
-                                                    "bridge, host, none and container: are)"));
+      !(net.empty() || net == "default" || net == "bridge" || net == "host" || net == "none") &&
+      j.getenv("network_checked") != "1") {
+    if (!st.opts.deps->network)
+      return fail(make_error(ec::not_found, "network " + net + " not found"));
+    auto rp = self->make_response_promise<job_result>();
+    self->request(st.opts.deps->network, caf::infinite, caf::get_atom_v, net)
+        .then(
+            [self, rp, j](network_info&) mutable {
+              j.env["network_checked"] = "1";
+              rp.delegate(caf::actor_cast<caf::actor>(self), std::move(j));
+            },
+            [rp](caf::error& err) mutable { rp.deliver(fail(err)); });
+    return rp;
   }
   // dockerd's check of HostConfig.Runtime; the container records the runtime it runs with.
   auto& deps = *st.opts.deps;
@@ -287,6 +312,7 @@ caf::result<job_result> create(manager_self self, job& j) {
             }
             if (cfg.hostname.empty()) cfg.hostname = id.substr(0, 12);
             if (cfg.host.network_mode.empty()) cfg.host.network_mode = "default";
+            normalize_endpoints(cfg);
             container_info info;
             info.id = id;
             info.name = name;

@@ -12,6 +12,7 @@
 #include "actors/volumes/store.hpp"
 #include "api/containers.hpp"
 #include "api/images.hpp"
+#include "api/networks.hpp"
 #include "api/server.hpp"
 #include "api/system.hpp"
 #include "api/volumes.hpp"
@@ -19,6 +20,7 @@
 #include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
+#include "drivers/network/dns.hpp"
 #include "messages/defaults.hpp"
 
 #include <caf/actor_system.hpp>
@@ -37,11 +39,27 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 namespace berth::daemon {
 
 namespace {
+
+// The nameservers of the host's /etc/resolv.conf.
+std::vector<std::string> host_nameservers() {
+  std::vector<std::string> out;
+  auto data = io::read_file("/etc/resolv.conf");
+  if (!data) return out;
+  std::istringstream in{*data};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words{line};
+    std::string key, value;
+    if (words >> key >> value && key == "nameserver") out.push_back(value);
+  }
+  return out;
+}
 
 caf::error sys_error(const std::string& what) {
   return make_error(ec::system, what + ": " + std::strerror(errno));
@@ -245,8 +263,13 @@ int run(int argc, char** argv) {
                                                                       *engine, *events, *registry})
                          : caf::expected<image_store_actor>{registry.error()};
   auto volumes = spawn_volume_store(sys, volume_store_options{cfg.data_root, *engine, *events});
+  // The embedded DNS server of user-defined networks forwards other names to the daemon's --dns
+  // servers, else the host's (from the host's namespace, so loopback resolvers work).
+  auto names = std::make_shared<net::name_table>();
+  auto dns =
+      std::make_shared<net::dns_server>(names, cfg.dns.empty() ? host_nameservers() : cfg.dns);
   auto network = spawn_network_controller(
-      sys, network_controller_options{cfg.data_root, cfg, *engine, *events});
+      sys, network_controller_options{cfg.data_root, cfg, *engine, *events, names, dns});
   // Containers: the exec driver, the process reactor and the container manager.
   std::shared_ptr<exec::reactor> reactor;
   caf::expected<container_manager_actor> containers{caf::error{}};
@@ -258,6 +281,13 @@ int run(int argc, char** argv) {
     deps->graph = driver;
     deps->events = *events;
     deps->network = *network;
+    deps->dns = dns;
+    {
+      caf::scoped_actor self{sys};
+      self->request(*network, std::chrono::seconds{5}, caf::get_atom_v, std::string{"bridge"})
+          .receive([&](network_info& n) { deps->host_gateway_ip = n.gateway; },
+                   [](caf::error&) {}); // -b none: no host-gateway
+    }
     deps->bridge = cfg.bridge != "none";
     deps->log_driver = cfg.log_driver;
     for (auto& o : cfg.log_opts)
@@ -333,6 +363,7 @@ int run(int argc, char** argv) {
   api::add_system_routes(*routes, ctx);
   api::add_image_routes(*routes, ctx);
   api::add_volume_routes(*routes, ctx);
+  api::add_network_routes(*routes, ctx);
   api::add_container_routes(*routes, ctx);
   api::add_exec_routes(*routes, ctx);
   api::server_options opts;

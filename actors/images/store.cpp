@@ -970,13 +970,6 @@ caf::expected<int64_t> created_of(const store_state& st, const std::string& name
   return st.images.at(*id).facts.created_nano;
 }
 
-bool label_match(const std::map<std::string, std::string>& labels, const std::string& want) {
-  auto eq = want.find('=');
-  if (eq == std::string::npos) return labels.count(want) > 0;
-  auto it = labels.find(want.substr(0, eq));
-  return it != labels.end() && it->second == want.substr(eq + 1);
-}
-
 caf::expected<std::vector<image_info>> list_images(const store_state& st, const filter_args& f,
                                                    bool /*all*/) {
   static const std::set<std::string> known{"dangling", "label", "before", "since", "reference"};
@@ -1015,7 +1008,7 @@ caf::expected<std::vector<image_info>> list_images(const store_state& st, const 
     if (f.count("label")) {
       bool ok = true;
       for (auto& l : f.at("label"))
-        ok = ok && label_match(img.facts.labels, l);
+        ok = ok && label_matches(img.facts.labels, l);
       if (!ok) continue;
     }
     if (f.count("reference")) {
@@ -1262,10 +1255,10 @@ caf::expected<prune_result> prune(store_state& st, const filter_args& f) {
     bool ok = true;
     if (f.count("label"))
       for (auto& l : f.at("label"))
-        ok = ok && label_match(img.facts.labels, l);
+        ok = ok && label_matches(img.facts.labels, l);
     if (f.count("label!"))
       for (auto& l : f.at("label!"))
-        ok = ok && !label_match(img.facts.labels, l);
+        ok = ok && !label_matches(img.facts.labels, l);
     if (ok) victims.push_back(id);
   }
   for (auto& id : victims) {

@@ -1,6 +1,14 @@
-// The network controller actor and the userland proxy actor: the default bridge network (moby's
-// "bridge", on the Linux bridge berth0 unless -b names another), its address management, the
-// running containers' endpoints, and their published ports.
+// The network controller actor and the userland proxy actor: the networks (moby's predefined
+// "bridge", on the Linux bridge berth0 unless -b names another, "host" and "none", and the
+// user-defined networks of the bridge driver), their address management, the running
+// containers' endpoints and embedded DNS names, and their published ports.
+//
+// User-defined networks (POST /networks/create): each on a bridge of its own ("br-" + 12 hex of
+// its ID, or the com.docker.network.bridge.name option), with the subnet, gateway and IP range
+// asked (else Docker's default pools: a free /16 of 172.17-31, then a /20 of 192.168.0.0/16).
+// They are kept in <data-root>/network/networks/<id>.json and their bridges made again at start;
+// every bridge berth made is deleted at shutdown. On them a container's name, short ID and
+// aliases resolve through the embedded DNS server (drivers/network/dns.hpp) at 127.0.0.11.
 //
 // The bridge: berth0 is made at start with --bip (else the first of 172.17.0.0/16 ...
 // 172.31.0.0/16 that overlaps none of the host's addresses) and --mtu, and deleted at shutdown.
@@ -25,19 +33,28 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include <memory>
 #include <string>
 
 namespace berth {
+
+namespace net {
+class name_table;
+class dns_server;
+} // namespace net
 
 struct network_controller_options {
   std::string data_root;
   daemon_config config; // bridge, bip, fixed_cidr, mtu, ip
   engine_actor engine;
   events_actor events;
+  std::shared_ptr<net::name_table> names; // the embedded DNS server's names (null: no DNS)
+  std::shared_ptr<net::dns_server> dns;   // its sockets are closed when a container's endpoints go
 };
 
-/// Spawn the controller: sets up the default bridge (blocking, a few netlink calls), then its
-/// proxy. Fails when the bridge cannot be made or found.
+/// Spawn the controller: sets up the default bridge and the user-defined networks' bridges
+/// (blocking, a few netlink calls each), then its proxy. Fails when the default bridge cannot be
+/// made or found (a user network whose bridge fails is skipped with a warning).
 caf::expected<network_controller_actor> spawn_network_controller(caf::actor_system& sys,
                                                                  network_controller_options opts);
 

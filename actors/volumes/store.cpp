@@ -465,13 +465,6 @@ volume_store_actor::behavior_type store_init(store_pointer self, std::shared_ptr
   return store_impl(self);
 }
 
-bool label_matches(const std::map<std::string, std::string>& labels, const std::string& f) {
-  auto eq = f.find('=');
-  auto it = labels.find(f.substr(0, eq));
-  if (it == labels.end()) return false;
-  return eq == std::string::npos || it->second == f.substr(eq + 1);
-}
-
 } // namespace
 
 caf::error check_volume_name(const std::string& name) {

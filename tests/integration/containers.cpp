@@ -1500,4 +1500,181 @@ BOOST_AUTO_TEST_CASE(bridge_network_and_published_ports) {
   BOOST_TEST(sh("ip -o link show berth0 2>/dev/null").out == "");
 }
 
+// The text of a command's output without its last newline.
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+    s.pop_back();
+  return s;
+}
+
+BOOST_AUTO_TEST_CASE(user_networks_and_dns) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  // create: subnet, gateway, IP range and labels; a name in use is 409, an overlap an error
+  auto r = sh(d.docker("network create --subnet 10.231.0.0/24 --gateway 10.231.0.254 "
+                       "--ip-range 10.231.0.128/25 --label team=a net1"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+  auto id = trimmed(r.out);
+  BOOST_TEST_REQUIRE(id.size() == 64u, id);
+  auto bridge = "br-" + id.substr(0, 12);
+  BOOST_TEST(contains(sh("ip -o -4 addr show " + bridge).out, "10.231.0.254/24"));
+  auto reply = http_unix(d.socket, "POST", "/v1.41/networks/create",
+                         "Content-Type: application/json\r\n", R"({"Name":"net1"})");
+  BOOST_TEST(reply.status == 409, reply.body);
+  BOOST_TEST(contains(reply.body, "network with name net1 already exists"), reply.body);
+  r = sh(d.docker("network create --subnet 10.231.0.0/16 net2"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "Pool overlaps with other one on this address space"), r.err);
+  // ls and inspect
+  r = sh(d.docker("network ls --format '{{.Name}} {{.Driver}} {{.Scope}}'"));
+  for (auto want :
+       {"bridge bridge local", "host host local", "none null local", "net1 bridge local"})
+    BOOST_TEST(contains(r.out, want), r.out + r.err);
+  r = sh(d.docker("network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} "
+                  "{{.IPRange}}{{end}} {{.Labels.team}} {{.Internal}}' net1"));
+  BOOST_TEST(r.out == "10.231.0.0/24 10.231.0.254 10.231.0.128/25 a false\n", r.out + r.err);
+  // two containers reach each other by name and by alias, through the embedded DNS server
+  r = sh(d.docker("run -d --name srv --network net1 --network-alias web busybox sh -c 'mkdir /www "
+                  "&& echo named > /www/index.html && exec httpd -f -p 80 -h /www'"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+  auto ip =
+      trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.Networks.net1.IPAddress}}' srv")).out);
+  BOOST_TEST(ip.rfind("10.231.0.1", 0) == 0, ip); // within the range: .128 and up
+  r = sh(d.docker("run --rm --network net1 busybox sh -c 'cat /etc/resolv.conf; "
+                  "ping -c 1 -W 2 srv >/dev/null && wget -q -O - http://srv/ && "
+                  "wget -q -O - http://web/ && nslookup srv 127.0.0.11'"));
+  BOOST_TEST(r.exit_code == 0, r.out + r.err + d.log());
+  BOOST_TEST(contains(r.out, "nameserver 127.0.0.11\n"), r.out);
+  BOOST_TEST(contains(r.out, "named\nnamed\n"), r.out);
+  BOOST_TEST(contains(r.out, ip), r.out);
+  // a static address
+  r = sh(d.docker("run -d --name fixed --network net1 --ip 10.231.0.200 busybox sleep 60"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+  r = sh(d.docker("exec fixed ip -4 -o addr show eth0"));
+  BOOST_TEST(contains(r.out, "10.231.0.200/24"), r.out + r.err);
+  r = sh(d.docker("run --rm --network net1 --ip 10.231.0.200 busybox true"));
+  BOOST_TEST(r.exit_code != 0);
+  // inspect lists the running containers; rm while they run is 409
+  r = sh(d.docker("network inspect -f '{{len .Containers}}' net1"));
+  BOOST_TEST(r.out == "2\n", r.out + r.err);
+  reply = http_unix(d.socket, "DELETE", "/v1.41/networks/net1");
+  BOOST_TEST(reply.status == 409, reply.body);
+  BOOST_TEST(contains(reply.body, "has active endpoints"), reply.body);
+  // connect and disconnect a running container of the default bridge, with an alias
+  r = sh(d.docker("run -d --name other busybox sleep 60"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  r = sh(d.docker("network connect --alias extra net1 other"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+  r = sh(d.docker("exec other ls /sys/class/net"));
+  BOOST_TEST(r.out == "eth0\neth1\nlo\n", r.out + r.err);
+  r = sh(d.docker("run --rm --network net1 busybox ping -c 1 -W 2 extra"));
+  BOOST_TEST(r.exit_code == 0, r.out + r.err);
+  r = sh(d.docker("inspect -f '{{len .NetworkSettings.Networks}} "
+                  "{{.NetworkSettings.Networks.net1.Aliases}}' other"));
+  BOOST_TEST(contains(r.out, "2 ["), r.out);
+  BOOST_TEST(contains(r.out, "extra"), r.out);
+  r = sh(d.docker("network connect net1 other"));
+  BOOST_TEST(contains(r.err, "already exists in network net1"), r.err);
+  r = sh(d.docker("network disconnect net1 other"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = sh(d.docker("exec other ls /sys/class/net"));
+  BOOST_TEST(r.out == "eth0\nlo\n", r.out + r.err);
+  // a stopped container joins at its next start
+  BOOST_REQUIRE(sh(d.docker("create --name later busybox ls /sys/class/net")).exit_code == 0);
+  BOOST_TEST(sh(d.docker("network connect net1 later")).exit_code == 0);
+  r = sh(d.docker("start -a later"));
+  BOOST_TEST(r.out == "eth0\neth1\nlo\n", r.out + r.err);
+  // the predefined networks stay; the events
+  r = sh(d.docker("network rm bridge"));
+  BOOST_TEST(contains(r.err, "bridge is a pre-defined network and cannot be removed"), r.err);
+  r = sh(d.docker("events --since 0 --until $(($(date +%s)+1)) --filter type=network "
+                  "--format '{{.Action}}'"));
+  for (auto want : {"create\n", "connect\n", "disconnect\n"})
+    BOOST_TEST(contains(r.out, want), r.out + r.err);
+  // removed once its containers are gone: its bridge goes too; prune takes unused ones
+  BOOST_REQUIRE(sh(d.docker("rm -f srv fixed other later")).exit_code == 0);
+  r = sh(d.docker("network rm net1"));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(sh("ip -o link show " + bridge + " 2>/dev/null").out == "");
+  BOOST_REQUIRE(sh(d.docker("network create --label gone=yes net3")).exit_code == 0);
+  BOOST_REQUIRE(sh(d.docker("network create net4")).exit_code == 0);
+  r = sh(d.docker("network prune -f --filter label=gone"));
+  BOOST_TEST(contains(r.out, "net3"), r.out + r.err);
+  BOOST_TEST(!contains(r.out, "net4"), r.out);
+  auto net4 = trimmed(sh(d.docker("network inspect -f '{{.Id}}' net4")).out);
+  // the daemon removes the bridges it made when it stops
+  d.signal(SIGTERM);
+  BOOST_TEST(d.wait_exit() == 0);
+  BOOST_TEST(sh("ip -o link show br-" + net4.substr(0, 12) + " 2>/dev/null").out == "");
+}
+
+BOOST_AUTO_TEST_CASE(iptables_nat_and_icc) {
+  if (!is_root() || sh("iptables -w -S FORWARD").exit_code != 0) return;
+  auto port = std::to_string(free_port());
+  auto nat = [] { return sh("iptables -w -t nat -S").out; };
+  {
+    busybox_daemon b;
+    auto& d = b.d;
+    // berth's chains, hooked, and the bridge's rules
+    auto rules = nat();
+    BOOST_TEST(contains(rules, "-A PREROUTING -m addrtype --dst-type LOCAL -j BERTH"), rules);
+    BOOST_TEST(contains(rules, "-A BERTH -i berth0 -j RETURN"), rules);
+    BOOST_TEST(contains(rules, "! -o berth0 -j MASQUERADE"), rules);
+    // a published port: its DNAT rule, reached at a host address that is not loopback
+    auto r = sh(d.docker("run -d --name web -p " + port +
+                         ":80 busybox sh -c 'mkdir /www && echo nat > /www/index.html && exec "
+                         "httpd -f -p 80 -h /www'"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+    auto ip = trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.IPAddress}}' web")).out);
+    auto gw = trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.Gateway}}' web")).out);
+    rules = nat();
+    BOOST_TEST(contains(rules, "--dport " + port + " -j DNAT --to-destination " + ip + ":80"),
+               rules);
+    std::string got;
+    for (int i = 0; i < 50 && got != "nat\n"; ++i) {
+      got = sh("curl -s -m 2 http://" + gw + ":" + port + "/").out;
+      if (got != "nat\n") std::this_thread::sleep_for(100ms);
+    }
+    BOOST_TEST(got == "nat\n");
+    // --add-host x:host-gateway is the bridge's gateway
+    r = sh(d.docker("run --rm --add-host hg:host-gateway busybox grep hg /etc/hosts"));
+    BOOST_TEST(r.out == gw + "\thg\n", r.out + r.err);
+    // containers of the bridge reach each other (icc)
+    r = sh(d.docker("run --rm busybox ping -c 1 -W 2 " + ip));
+    BOOST_TEST(r.exit_code == 0, r.out + r.err);
+    // stop: the rule goes
+    BOOST_REQUIRE(sh(d.docker("rm -f web")).exit_code == 0);
+    BOOST_TEST(!contains(nat(), "--to-destination " + ip + ":80"));
+    d.signal(SIGTERM);
+    BOOST_TEST(d.wait_exit() == 0);
+  }
+  // shutdown removed berth's chains
+  BOOST_TEST(sh("iptables -w -t nat -S BERTH").exit_code != 0);
+  BOOST_TEST(sh("iptables -w -S BERTH-ISOLATION-STAGE-1").exit_code != 0);
+  {
+    // --icc=false: the bridge's containers cannot reach each other (with bridge netfilter)
+    busybox_daemon b{{"--icc=false"}};
+    auto& d = b.d;
+    BOOST_TEST(contains(sh("iptables -w -S FORWARD").out, "-i berth0 -o berth0 -j DROP"));
+    auto r = sh(d.docker("run -d --name iso busybox sleep 60"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+    auto ip = trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.IPAddress}}' iso")).out);
+    // (a pinger at an address new to this test: conntrack remembers the echo of the icc case)
+    BOOST_REQUIRE(sh(d.docker("run -d --name iso2 busybox sleep 60")).exit_code == 0);
+    if (trimmed(sh("cat /proc/sys/net/bridge/bridge-nf-call-iptables").out) == "1") {
+      r = sh(d.docker("run --rm busybox ping -c 1 -W 1 " + ip));
+      BOOST_TEST(r.exit_code != 0, r.out);
+    }
+    // the host still reaches it
+    BOOST_TEST(sh("/bin/busybox ping -c 1 -W 2 " + ip).exit_code == 0);
+    d.signal(SIGTERM);
+    BOOST_TEST(d.wait_exit() == 0);
+  }
+  // --iptables=false: no rule at all
+  busybox_daemon none{{"--iptables=false"}};
+  BOOST_TEST(sh("iptables -w -t nat -S BERTH").exit_code != 0);
+  BOOST_TEST(!contains(sh("iptables -w -S FORWARD").out, "berth0"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

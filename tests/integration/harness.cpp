@@ -270,12 +270,25 @@ berthd::~berthd() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
-  clean_leftovers(data_root, {dir.path, data_root});
-  // the bridge a killed daemon made (its containers' veths went with their namespaces)
+  // the bridges a killed daemon made (its containers' veths went with their namespaces): berth0
+  // and those of its user-defined networks (br- and 12 hex of the IDs kept in its data root)
   if (killed) {
-    int rc = std::system("ip link del berth0 >/dev/null 2>&1");
+    int rc = std::system(("pat='BERTH|berth0'; ip link del berth0 >/dev/null 2>&1; for f in " +
+                          data_root +
+                          "/network/networks/*.json; do [ -e \"$f\" ] || continue; "
+                          "b=br-$(basename \"$f\" .json | cut -c1-12); pat=\"$pat|$b\"; "
+                          "ip link del $b >/dev/null 2>&1; done; "
+                          // its iptables rules: those naming its chains or bridges, then the chains
+                          "for t in nat filter; do iptables -w -t $t -S 2>/dev/null | "
+                          "grep -E \"^-A .*($pat)\" | sed 's/^-A/-D/' | "
+                          "while read -r rule; do eval iptables -w -t $t $rule; done; "
+                          "for c in BERTH BERTH-ISOLATION-STAGE-1 BERTH-ISOLATION-STAGE-2 "
+                          "BERTH-USER; do iptables -w -t $t -F $c && iptables -w -t $t -X $c; "
+                          "done; done >/dev/null 2>&1")
+                             .c_str());
     (void)rc;
   }
+  clean_leftovers(data_root, {dir.path, data_root});
 }
 
 bool berthd::running() {

@@ -1043,6 +1043,8 @@ BOOST_AUTO_TEST_CASE(resolv_conf_and_hosts) {
   BOOST_TEST(hosts.find("host-gateway") == std::string::npos);
   BOOST_TEST(container_hosts("127.0.0.1 localhost", c, "") ==
              "127.0.0.1 localhost\n192.0.2.7\tdb\n2001:db8::1\tv6\n");
+  BOOST_TEST(container_hosts("127.0.0.1 localhost", c, "", "172.17.0.1") ==
+             "127.0.0.1 localhost\n192.0.2.7\tdb\n2001:db8::1\tv6\n172.17.0.1\tgw\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

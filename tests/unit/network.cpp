@@ -2,6 +2,8 @@
 // namespace this test makes, reached over TCP from the host.
 #include <boost/test/unit_test.hpp>
 
+#include "actors/containers/container.hpp"
+#include "api/networks.hpp"
 #include "drivers/network/bridge.hpp"
 #include "tests/unit/util.hpp"
 
@@ -187,6 +189,111 @@ BOOST_AUTO_TEST_CASE(bridge_and_veth_into_a_namespace) {
   BOOST_TEST(net::links_named("vethut").empty());
   BOOST_TEST(!(*br)->remove());
   BOOST_TEST(!net::bridge::open("berthut0", gw, 24, 1500, false));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(network_api)
+
+BOOST_AUTO_TEST_CASE(create_and_connect_bodies) {
+  // the CLI's body of `network create --subnet ... --label a=b mynet`
+  auto n = api::parse_network_create(
+      R"({"Driver":"bridge","Scope":"","IPAM":{"Driver":"default","Options":{},"Config":)"
+      R"([{"Subnet":"10.9.0.0/24","Gateway":"10.9.0.254","IPRange":"10.9.0.128/25"}]},)"
+      R"("Internal":true,"Attachable":false,"Ingress":false,"ConfigOnly":false,)"
+      R"("ConfigFrom":null,"Options":{"com.docker.network.driver.mtu":"1400"},)"
+      R"("Labels":{"a":"b"},"Name":"mynet","CheckDuplicate":true})");
+  BOOST_TEST_REQUIRE(static_cast<bool>(n), test::why(n));
+  BOOST_TEST(n->name == "mynet");
+  BOOST_TEST(n->driver == "bridge");
+  BOOST_TEST(n->subnet == "10.9.0.0/24");
+  BOOST_TEST(n->gateway == "10.9.0.254");
+  BOOST_TEST(n->ip_range == "10.9.0.128/25");
+  BOOST_TEST(n->internal);
+  BOOST_TEST(n->labels.at("a") == "b");
+  BOOST_TEST(n->options.at("com.docker.network.driver.mtu") == "1400");
+  BOOST_TEST(n->scope == "local");
+  // errors: bad JSON and types are 400, what is not built 501
+  auto code = [](const caf::expected<network_info>& x) {
+    return static_cast<int>(x ? ec::none : static_cast<ec>(x.error().code()));
+  };
+  BOOST_TEST((code(api::parse_network_create("{")) == static_cast<int>(ec::invalid_argument)));
+  auto typed = api::parse_network_create(R"({"Name":5})");
+  BOOST_TEST((code(typed) == static_cast<int>(ec::invalid_argument)));
+  BOOST_TEST(test::why(typed) == "json: cannot unmarshal number into Go struct field "
+                                 "NetworkCreateRequest.Name of type string");
+  BOOST_TEST((code(api::parse_network_create(R"({"Driver":"bridge"})")) ==
+              static_cast<int>(ec::invalid_argument)));
+  BOOST_TEST(code(api::parse_network_create(R"({"Name":"x","Ingress":true})")) ==
+             static_cast<int>(ec::not_implemented));
+  BOOST_TEST(code(api::parse_network_create(
+                 R"({"Name":"x","IPAM":{"Config":[{"Subnet":"fd00::/64"}]}})")) ==
+             static_cast<int>(ec::not_implemented));
+  // connect: the container and its endpoint settings
+  auto c =
+      api::parse_network_connect(R"({"Container":"web","EndpointConfig":{"Aliases":["a1","a2"],)"
+                                 R"("IPAMConfig":{"IPv4Address":"10.9.0.7"}}})");
+  BOOST_TEST_REQUIRE(static_cast<bool>(c));
+  BOOST_TEST(c->first == "web");
+  BOOST_TEST(c->second.aliases == (std::vector<std::string>{"a1", "a2"}));
+  BOOST_TEST(c->second.ipv4_address == "10.9.0.7");
+  BOOST_TEST(!api::parse_network_connect(R"({"Container":["x"]})"));
+}
+
+BOOST_AUTO_TEST_CASE(inspect_layout) {
+  network_info n;
+  n.name = "mynet";
+  n.id = std::string(64, 'a');
+  n.created_nano = 1700000000123456789;
+  n.subnet = "10.9.0.0/24";
+  n.gateway = "10.9.0.1";
+  network_member m;
+  m.container_id = std::string(64, 'c');
+  m.name = "web";
+  m.endpoint.endpoint_id = std::string(64, 'e');
+  m.endpoint.ip_address = "10.9.0.2";
+  m.endpoint.prefix_len = 24;
+  m.endpoint.mac_address = "02:42:0a:09:00:02";
+  n.members.push_back(m);
+  auto one = api::encode_network(n);
+  for (
+      auto want :
+      {R"("Created":"2023-11-14T22:13:20.123456789Z")",
+       R"("IPAM":{"Driver":"default","Options":null,"Config":[{"Subnet":"10.9.0.0/24","Gateway":"10.9.0.1"}]})",
+       R"("IPv4Address":"10.9.0.2/24")", R"("Name":"web")", R"("Labels":{})"})
+    BOOST_TEST(one.find(want) != std::string::npos, one);
+  auto list = api::encode_network_list({n});
+  BOOST_TEST(list.find(R"("Containers":{})") != std::string::npos, list);
+  network_info none;
+  none.name = "none";
+  none.driver = "null";
+  BOOST_TEST(api::encode_network(none).find(R"("Config":[])") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_of_a_config) {
+  container_config c;
+  c.host.network_mode = "default";
+  c.endpoints = {{"default", {}, {}}};
+  normalize_endpoints(c);
+  BOOST_TEST_REQUIRE(c.endpoints.size() == 1u);
+  BOOST_TEST(c.endpoints[0].network == "bridge");
+  c.host.network_mode = "net1";
+  c.endpoints = {{"other", {}, {}}, {"net1", {"a"}, "10.0.0.5"}};
+  normalize_endpoints(c);
+  BOOST_TEST_REQUIRE(c.endpoints.size() == 2u);
+  BOOST_TEST(c.endpoints[0].network == "net1");
+  BOOST_TEST(c.endpoints[0].aliases == std::vector<std::string>{"a"});
+  BOOST_TEST(c.endpoints[1].network == "other");
+  c.endpoints.clear();
+  normalize_endpoints(c);
+  BOOST_TEST(c.endpoints.size() == 1u);
+  c.host.network_mode = "host";
+  normalize_endpoints(c);
+  BOOST_TEST(c.endpoints.empty());
+  // resolv.conf on a user-defined network: the embedded server, ndots:0
+  BOOST_TEST(
+      container_resolv_conf("nameserver 192.0.2.1\nsearch example.org\n", c.host, false, true) ==
+      "nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
