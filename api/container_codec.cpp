@@ -83,18 +83,6 @@ std::optional<int64_t> go_atoi(std::string_view s) {
   return static_cast<int64_t>(v);
 }
 
-/// Go's strconv.ParseUint(s, 10, 16).
-std::optional<uint64_t> parse_port_number(std::string_view s) {
-  if (s.empty() || s.size() > 5) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (v > 65535) return std::nullopt;
-  return v;
-}
-
 // -- Go's JSON syntax errors ----------------------------------------------------------------------
 
 /// Go's quoteChar: how the scanner names the offending byte.
@@ -1018,37 +1006,6 @@ bool valid_ip(const std::string& s) {
   t = t.substr(b);
   unsigned char buf[16];
   return inet_pton(AF_INET, t.c_str(), buf) == 1 || inet_pton(AF_INET6, t.c_str(), buf) == 1;
-}
-
-/// nat.SplitProtoPort.
-std::pair<std::string, std::string> split_proto_port(const std::string& raw) {
-  if (raw.empty() || raw[0] == '/') return {"", ""};
-  auto slash = raw.find('/');
-  if (slash == std::string::npos) return {"tcp", raw};
-  auto port = raw.substr(0, slash);
-  auto rest = raw.substr(slash + 1);
-  auto proto = rest.substr(0, rest.find('/'));
-  if (proto.empty()) return {"tcp", port};
-  return {proto, port};
-}
-
-/// nat.ParsePortRange: "80" or "8000-8080".
-bool parse_port_range(const std::string& ports, uint64_t& start, uint64_t& end) {
-  if (ports.empty()) return false;
-  auto dash = ports.find('-');
-  if (dash == std::string::npos) {
-    auto p = parse_port_number(ports);
-    if (!p) return false;
-    start = end = *p;
-    return true;
-  }
-  auto rest = ports.substr(dash + 1);
-  auto a = parse_port_number(ports.substr(0, dash));
-  auto b = parse_port_number(rest.substr(0, rest.find('-')));
-  if (!a || !b || *b < *a) return false;
-  start = *a;
-  end = *b;
-  return true;
 }
 
 bool is_container_mode(const std::string& mode) {

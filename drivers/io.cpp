@@ -453,6 +453,30 @@ void sync_pending() {
   syncer().wait();
 }
 
+namespace {
+
+// Every byte of `data` to `fd`; errno is kept for the caller's sys_error.
+bool write_fully(int fd, std::string_view data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+} // namespace
+
+caf::error write_file_in_place(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return sys_error("open " + path);
+  auto err = write_fully(fd, data) ? caf::error{} : sys_error("write " + path);
+  ::close(fd);
+  return err;
+}
+
 caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
                              bool durable) {
   auto slash = path.rfind('/');
@@ -460,17 +484,11 @@ caf::error write_file_atomic(const std::string& path, std::string_view data, mod
   auto tmp = path + ".tmp-" + random_hex(6);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return sys_error("create " + tmp);
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      auto err = sys_error("write " + tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return err;
-    }
-    off += static_cast<std::size_t>(n);
+  if (!write_fully(fd, data)) {
+    auto err = sys_error("write " + tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return err;
   }
   if (::fchmod(fd, mode) != 0 || (durable && ::fsync(fd) != 0)) {
     auto err = sys_error("sync " + tmp);

@@ -77,6 +77,9 @@ caf::expected<std::string> read_all(reader src, std::size_t limit);
 /// a crash may leave the file empty (for data that is rebuilt or dropped after a crash).
 caf::error write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
                              bool durable = true);
+/// Rewrite an existing file's content in place (the same inode: a file bind-mounted into a
+/// container, whose mount a rename would not reach). Not atomic.
+caf::error write_file_in_place(const std::string& path, std::string_view data);
 /// Queues `path` (a file just written with `durable` false) for an fsync, and one of its
 /// directory, on a background thread: the caller does not wait for the disk. The rename already
 /// made the content visible, so a daemon crash loses nothing; a power loss may lose the writes of

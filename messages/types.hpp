@@ -9,8 +9,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace berth {
@@ -82,6 +85,15 @@ using filter_args = std::map<std::string, std::set<std::string>>;
 
 /// A `label` filter value ("key" or "key=value") against an object's labels.
 bool label_matches(const std::map<std::string, std::string>& labels, const std::string& filter);
+
+/// Port specs as moby's go-connections/nat reads them (the codec checks requests with these, the
+/// network controller publishes with them).
+/// Go's strconv.ParseUint(s, 10, 16): a port number 0-65535.
+std::optional<uint64_t> parse_port_number(std::string_view s);
+/// nat.SplitProtoPort: "80/udp" -> {"udp", "80"}, "80" -> {"tcp", "80"}, "" or "/x" -> {"", ""}.
+std::pair<std::string, std::string> split_proto_port(const std::string& raw);
+/// nat.ParsePortRange: "80" or "8000-8080" into [start, end].
+bool parse_port_range(const std::string& ports, uint64_t& start, uint64_t& end);
 
 /// What a subscriber wants: events in [since, until] matching the filters. -1 = not given.
 struct event_query {

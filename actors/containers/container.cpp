@@ -1154,14 +1154,14 @@ void start_process(container_self self, start_done done, bool restart, std::stri
       if (wires.size() > 1) wires.back().second.gateway = 0; // one default route: the first's
       dns = dns || ep.dns;
     }
-    spec.prestart = [wires, dns_server = dns ? st.deps->dns : nullptr,
-                     id = st.info.id](pid_t pid) mutable -> caf::error {
+    spec.prestart = [wires, dns_server = dns ? st.deps->dns : nullptr, id = st.info.id,
+                     upstreams = st.info.config.host.dns](pid_t pid) mutable -> caf::error {
       auto ns = "/proc/" + std::to_string(pid) + "/ns/net";
       for (auto& [bridge, wire] : wires) {
         wire.netns_path = ns;
         if (auto err = net::attach(bridge, wire)) return err;
       }
-      if (dns_server) return dns_server->serve(id, ns);
+      if (dns_server) return dns_server->serve(id, ns, upstreams);
       return {};
     };
   }
@@ -1742,13 +1742,26 @@ caf::result<job_result> network_connect(container_self self, job& j) {
                       if (!st.info.networks.empty()) wire.gateway = 0;
                       wire.netns_path = "/proc/" + std::to_string(st.proc->pid) + "/ns/net";
                       auto dns = ep.dns ? st.deps->dns : nullptr;
+                      // its first user-defined network: resolv.conf turns to the embedded server
+                      std::string resolv;
+                      if (dns && std::none_of(st.info.networks.begin(), st.info.networks.end(),
+                                              [](auto& e) { return e.dns; })) {
+                        auto host = io::read_file("/etc/resolv.conf");
+                        resolv = container_resolv_conf(host ? *host : std::string{},
+                                                       st.info.config.host, false, true);
+                      }
                       run_detached<bool>(
                           self,
-                          [wire, bridge = ep.bridge, dns,
-                           id = st.info.id]() -> caf::expected<bool> {
+                          [wire, bridge = ep.bridge, dns, id = st.info.id,
+                           upstreams = st.info.config.host.dns, resolv,
+                           resolv_path = st.info.resolv_conf_path]() -> caf::expected<bool> {
                             if (auto err = net::attach(bridge, wire)) return err;
                             if (dns)
-                              if (auto err = dns->serve(id, wire.netns_path)) return err;
+                              if (auto err = dns->serve(id, wire.netns_path, upstreams)) return err;
+                            if (!resolv.empty() && !resolv_path.empty())
+                              if (auto err = io::write_file_in_place(resolv_path, resolv))
+                                BLOG(warn, "container")
+                                    << short_id(id) << ": " << error_message(err);
                             return true;
                           },
                           [self, rp, cfg, ep](caf::expected<bool>& r) mutable {

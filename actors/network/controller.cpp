@@ -4,6 +4,7 @@
 #include "actors/events.hpp"
 #include "actors/jobs.hpp"
 #include "actors/log.hpp"
+#include "actors/worker.hpp"
 #include "drivers/io.hpp"
 #include "drivers/network/bridge.hpp"
 #include "drivers/network/dns.hpp"
@@ -18,6 +19,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,38 +42,57 @@ constexpr const char* default_bridge = "berth0";
 
 struct bound_port {
   std::string proto;
-  std::string ip; // "0.0.0.0" for every address
+  std::string ip; // "0.0.0.0" for every IPv4 address, "::" for every IPv6 one
   uint16_t port;
   bool operator<(const bound_port& o) const {
     return std::tie(proto, ip, port) < std::tie(o.proto, o.ip, o.port);
   }
 };
 
+/// Who holds a port: the container, and the proxy key its listener was opened under (one key per
+/// published binding, so that a binding that fails half-way closes only what it opened).
+struct holder {
+  std::string owner;
+  std::string key;
+};
+
 struct proxy_state {
   static inline const char* name = "port-proxy";
   std::unique_ptr<net::proxy> proxy;
   std::string default_host_ip;
-  std::map<bound_port, std::string> held; // -> owner
+  bool v6 = false;                   // the host can listen on IPv6 (moby's IsV6Listenable)
+  std::map<bound_port, holder> held; // every listener open
+  uint64_t keys = 0;
 };
 
 using proxy_pointer = port_proxy_actor::stateful_pointer<proxy_state>;
 
+// moby's netutils.IsV6Listenable: can a socket be bound to [::1]? (Not with ipv6.disable=1.)
+bool v6_listenable() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool is_v6(const std::string& ip) {
+  return ip.find(':') != std::string::npos;
+}
+
 std::optional<uint16_t> port_number(const std::string& s) {
-  if (s.empty() || s.size() > 5) return std::nullopt;
-  uint32_t v = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (v > 65535) return std::nullopt;
-  return static_cast<uint16_t>(v);
+  auto p = parse_port_number(s);
+  if (!p) return std::nullopt;
+  return static_cast<uint16_t>(*p);
 }
 
 // "80/tcp" -> (80, "tcp"); a port without a protocol is TCP.
 caf::expected<std::pair<uint16_t, std::string>> container_port(const std::string& spec) {
-  auto slash = spec.find('/');
-  auto proto = slash == std::string::npos ? std::string{"tcp"} : spec.substr(slash + 1);
-  auto p = port_number(spec.substr(0, slash));
+  auto [proto, port] = split_proto_port(spec);
+  auto p = port_number(port);
   if (!p || *p == 0) return make_error(ec::invalid_argument, "invalid port specification: " + spec);
   return std::make_pair(*p, proto);
 }
@@ -78,27 +100,64 @@ caf::expected<std::pair<uint16_t, std::string>> container_port(const std::string
 // "" -> [0, 0] (any); "8080"; "8000-8010".
 caf::expected<std::pair<uint16_t, uint16_t>> host_ports(const std::string& spec) {
   if (spec.empty()) return std::make_pair(uint16_t{0}, uint16_t{0});
-  auto dash = spec.find('-');
-  auto a = port_number(spec.substr(0, dash));
-  auto b = dash == std::string::npos ? a : port_number(spec.substr(dash + 1));
-  if (!a || !b || *b < *a)
+  uint64_t a = 0, b = 0;
+  if (!parse_port_range(spec, a, b))
     return make_error(ec::invalid_argument, "invalid port specification: " + spec);
-  return std::make_pair(*a, *b);
+  return std::make_pair(static_cast<uint16_t>(a), static_cast<uint16_t>(b));
 }
 
+// Held already, by berth: the same protocol and port on the same address, or on the wildcard of
+// its family ("0.0.0.0" and "::" are separate: the IPv6 listeners are IPv6 only).
 bool clashes(const proxy_state& st, const bound_port& want) {
-  for (auto& [p, owner] : st.held)
-    if (p.proto == want.proto && p.port == want.port &&
-        (p.ip == want.ip || p.ip == "0.0.0.0" || want.ip == "0.0.0.0"))
+  auto wildcard = [](const std::string& ip) { return ip == "0.0.0.0" || ip == "::"; };
+  for (auto& [p, h] : st.held)
+    if (p.proto == want.proto && p.port == want.port && is_v6(p.ip) == is_v6(want.ip) &&
+        (p.ip == want.ip || wildcard(p.ip) || wildcard(want.ip)))
       return true;
   return false;
 }
 
+void close_key(proxy_pointer self, const std::string& key) {
+  auto& st = self->state;
+  st.proxy->close(key);
+  for (auto it = st.held.begin(); it != st.held.end();)
+    it = it->second.key == key ? st.held.erase(it) : std::next(it);
+}
+
 void unpublish(proxy_pointer self, const std::string& owner) {
   auto& st = self->state;
-  st.proxy->close(owner);
-  for (auto it = st.held.begin(); it != st.held.end();)
-    it = it->second == owner ? st.held.erase(it) : std::next(it);
+  std::set<std::string> keys;
+  for (auto& [p, h] : st.held)
+    if (h.owner == owner) keys.insert(h.key);
+  for (auto& k : keys)
+    close_key(self, k);
+}
+
+std::string host_address(const std::string& ip, uint16_t port) {
+  return (is_v6(ip) ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
+// Listen on one port for every address in `ips` under a new key; all or nothing. Answers the key.
+caf::expected<std::string> listen_all(proxy_pointer self, const std::string& owner,
+                                      const std::vector<std::string>& ips, const std::string& proto,
+                                      uint16_t port, const std::string& target,
+                                      uint16_t target_port) {
+  auto& st = self->state;
+  for (auto& ip : ips)
+    if (clashes(st, bound_port{proto, ip, port}))
+      return make_error(ec::system, "Bind for " + host_address(ip, port) +
+                                        " failed: port is already allocated");
+  auto key = owner + "#" + std::to_string(++st.keys);
+  for (auto& ip : ips) {
+    auto r = st.proxy->listen(key, proto, ip, port, target, target_port);
+    if (!r) {
+      close_key(self, key);
+      return make_error(ec::system, "Error starting userland proxy: " + error_message(r.error()));
+    }
+    st.held.emplace(bound_port{proto, ip, *r}, holder{owner, key});
+    port = *r; // a port the kernel picked is the one the other families get too
+  }
+  return key;
 }
 
 caf::expected<std::vector<port_binding>> publish(proxy_pointer self, const std::string& owner,
@@ -113,31 +172,33 @@ caf::expected<std::vector<port_binding>> publish(proxy_pointer self, const std::
   for (auto& b : bindings) {
     auto cp = container_port(b.port);
     if (!cp) return fail(cp.error());
-    if (cp->second != "tcp")
+    auto& proto = cp->second;
+    if (proto != "tcp" && proto != "udp")
       return fail(make_error(ec::not_implemented,
-                             "publishing " + cp->second + " ports is not built yet: " + b.port));
+                             "publishing " + proto + " ports is not built yet: " + b.port));
     auto range = host_ports(b.host_port);
     if (!range) return fail(range.error());
-    auto ip = b.host_ip.empty() ? st.default_host_ip : b.host_ip;
-    std::optional<uint16_t> bound;
+    // moby: no host IP and the default one (--ip) the IPv4 wildcard: IPv6's too, where it works
+    std::vector<std::string> ips{b.host_ip.empty() ? st.default_host_ip : b.host_ip};
+    if (b.host_ip.empty() && ips.front() == "0.0.0.0" && st.v6) ips.push_back("::");
     caf::error last;
-    for (uint32_t p = range->first; p <= range->second && !bound; ++p) {
-      bound_port want{"tcp", ip, static_cast<uint16_t>(p)};
-      if (p != 0 && clashes(st, want)) {
-        last = make_error(ec::system, "Bind for " + ip + ":" + std::to_string(p) +
-                                          " failed: port is already allocated");
-        continue;
-      }
-      auto r = st.proxy->listen(owner, ip, static_cast<uint16_t>(p), target, cp->first);
-      if (!r) {
-        last = make_error(ec::system, "Error starting userland proxy: " + error_message(r.error()));
-        continue;
-      }
-      bound = *r;
-      st.held.emplace(bound_port{"tcp", ip, *r}, owner);
+    std::optional<std::string> key;
+    // a port the kernel picks (0) is tried a few times: it may be taken on IPv6 alone
+    auto tries = range->second == 0 ? 5u : range->second - range->first + 1u;
+    for (uint32_t i = 0; i < tries && !key; ++i) {
+      auto p = static_cast<uint16_t>(range->first + (range->second == 0 ? 0 : i));
+      auto k = listen_all(self, owner, ips, proto, p, target, cp->first);
+      if (k)
+        key = std::move(*k);
+      else
+        last = std::move(k.error());
     }
-    if (!bound) return fail(last);
-    out.push_back(port_binding{std::to_string(cp->first) + "/tcp", ip, std::to_string(*bound)});
+    if (!key) return fail(last);
+    for (auto& ip : ips) // in the order asked: IPv4 first
+      for (auto& [bp, h] : st.held)
+        if (h.key == *key && bp.ip == ip)
+          out.push_back(port_binding{std::to_string(cp->first) + "/" + proto, bp.ip,
+                                     std::to_string(bp.port)});
   }
   return out;
 }
@@ -145,6 +206,7 @@ caf::expected<std::vector<port_binding>> publish(proxy_pointer self, const std::
 port_proxy_actor::behavior_type proxy_impl(proxy_pointer self, std::string default_host_ip) {
   self->state.proxy = std::make_unique<net::proxy>();
   self->state.default_host_ip = default_host_ip.empty() ? "0.0.0.0" : default_host_ip;
+  self->state.v6 = v6_listenable();
   return {
       [self](caf::publish_atom, std::string& owner, std::vector<port_binding>& bindings,
              std::string& target) -> caf::result<std::vector<port_binding>> {
@@ -212,16 +274,16 @@ void remove_rules(const controller_state& st, const network& n) {
 }
 
 // The NAT rules of an endpoint's published ports (the proxy serves them too: loopback, hairpin).
-caf::error port_rules(const controller_state& st, const network_endpoint& ep, bool add) {
-  if (!st.firewall) return {};
+// IPv4 only: the proxy alone serves the IPv6 listeners, as dockerd's does without --ipv6.
+caf::error port_rules(net::firewall* fw, const network_endpoint& ep, bool add) {
+  if (!fw) return {};
   for (auto& p : ep.ports) {
-    auto slash = p.port.find('/');
-    auto cport = static_cast<uint16_t>(std::strtoul(p.port.c_str(), nullptr, 10));
-    auto hport = static_cast<uint16_t>(std::strtoul(p.host_port.c_str(), nullptr, 10));
-    auto proto = slash == std::string::npos ? std::string{"tcp"} : p.port.substr(slash + 1);
-    auto err =
-        add ? st.firewall->publish(proto, p.host_ip, hport, ep.bridge, ep.ip_address, cport)
-            : st.firewall->unpublish(proto, p.host_ip, hport, ep.bridge, ep.ip_address, cport);
+    auto cp = container_port(p.port);
+    auto hport = port_number(p.host_port);
+    if (!cp || !hport || is_v6(p.host_ip)) continue;
+    auto& [cport, proto] = *cp;
+    auto err = add ? fw->publish(proto, p.host_ip, *hport, ep.bridge, ep.ip_address, cport)
+                   : fw->unpublish(proto, p.host_ip, *hport, ep.bridge, ep.ip_address, cport);
     if (err && add) return err;
     if (err) BLOG(warn, "network") << "unpublish " << p.port << ": " << error_message(err);
   }
@@ -469,37 +531,60 @@ caf::expected<network_endpoint> make_endpoint(controller_pointer self, network& 
   return ep;
 }
 
-// Forget endpoint `ep` of container `id` on `n`: its address, DNS names and (with `veth`) veth.
-void drop_endpoint(controller_pointer self, network& n, const std::string& id,
-                   const network_endpoint& ep, bool veth) {
+// Forget the DNS names of endpoint `ep` of container `id` on `n`.
+void forget_names(controller_pointer self, network& n, const std::string& id,
+                  const network_endpoint& ep) {
   auto ip = net::parse_ip(ep.ip_address);
-  if (ip && n.ipam) n.ipam->release(*ip);
   if (n.user && self->state.opts.names && ip) {
     self->state.opts.names->remove(n.info.id, *ip);
     self->state.opts.names->leave(id, n.info.id);
   }
-  if (veth)
+}
+
+// Forget endpoint `ep` (not wired yet) of container `id` on `n`: its address and DNS names.
+void drop_endpoint(controller_pointer self, network& n, const std::string& id,
+                   const network_endpoint& ep) {
+  auto ip = net::parse_ip(ep.ip_address);
+  if (ip && n.ipam) n.ipam->release(*ip);
+  forget_names(self, n, id, ep);
+}
+
+// Container `id` leaves `n`: its names go at once; its port rules and veth go on a worker thread
+// (iptables and a veth delete take milliseconds), and its address is free once they are gone.
+// `done` runs then, in the controller's context. With `sync` (shutdown), all of it here.
+void leave(controller_pointer self, const network_ptr& n, const std::string& id, bool sync = false,
+           std::function<void()> done = {}) {
+  auto it = n->members.find(id);
+  if (it == n->members.end()) {
+    if (done) done();
+    return;
+  }
+  auto ep = std::move(it->second.endpoint);
+  n->members.erase(it);
+  forget_names(self, *n, id, ep);
+  publish_event(self, *n, "disconnect", id);
+  std::function<caf::expected<bool>()> unwire = [fw = self->state.firewall, ep, id] {
+    (void)port_rules(fw.get(), ep, false);
     if (auto err = net::detach(ep.host_ifname))
       BLOG(warn, "network") << id.substr(0, 12) << ": " << error_message(err);
+    return caf::expected<bool>{true};
+  };
+  auto free_ip = [n, ep, done](caf::expected<bool>&) {
+    if (auto ip = net::parse_ip(ep.ip_address); ip && n->ipam) n->ipam->release(*ip);
+    if (done) done();
+  };
+  if (!sync) return run_detached<bool>(self, std::move(unwire), std::move(free_ip));
+  auto r = unwire();
+  free_ip(r);
 }
 
-void leave(controller_pointer self, network& n, const std::string& id) {
-  auto it = n.members.find(id);
-  if (it == n.members.end()) return;
-  auto ep = std::move(it->second.endpoint);
-  n.members.erase(it);
-  (void)port_rules(self->state, ep, false);
-  drop_endpoint(self, n, id, ep, true);
-  publish_event(self, n, "disconnect", id);
-}
-
-void release(controller_pointer self, const std::string& id) {
+void release(controller_pointer self, const std::string& id, bool sync = false) {
   auto& st = self->state;
   bool ports = false;
   for (auto& n : st.networks) {
     if (auto it = n->members.find(id); it != n->members.end())
       ports = ports || !it->second.endpoint.ports.empty();
-    leave(self, *n, id);
+    leave(self, n, id, sync);
   }
   if (ports)
     self->request(st.proxy, caf::infinite, caf::unpublish_atom_v, id)
@@ -518,7 +603,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
   std::vector<network_ptr> nets;
   auto undo = [&] {
     for (std::size_t i = 0; i < eps.size(); ++i)
-      drop_endpoint(self, *nets[i], id, eps[i], false);
+      drop_endpoint(self, *nets[i], id, eps[i]);
     if (st.opts.names) st.opts.names->forget(id);
   };
   for (auto& cfg : configs) {
@@ -548,25 +633,37 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
       .then(
           [self, rp, eps, nets, id, name, commit](std::vector<port_binding>& bound) mutable {
             eps.front().ports = std::move(bound);
-            if (auto err = port_rules(self->state, eps.front(), true)) {
-              (void)port_rules(self->state, eps.front(), false);
-              self->request(self->state.proxy, caf::infinite, caf::unpublish_atom_v, id)
-                  .then([](caf::ok_atom) {}, [](caf::error&) {});
-              for (std::size_t i = 0; i < eps.size(); ++i)
-                drop_endpoint(self, *nets[i], id, eps[i], false);
-              if (self->state.opts.names) self->state.opts.names->forget(id);
-              rp.deliver(make_error(ec::system, "driver failed programming external "
-                                                "connectivity on endpoint " +
-                                                    name + " (" + eps.front().endpoint_id +
-                                                    "): " + error_message(err)));
-              return;
-            }
-            commit(eps);
-            rp.deliver(eps);
+            // the NAT rules on a worker thread: iptables runs take milliseconds each
+            std::function<caf::expected<bool>()> rules = [fw = self->state.firewall,
+                                                          ep = eps.front()] {
+              if (auto err = port_rules(fw.get(), ep, true)) {
+                (void)port_rules(fw.get(), ep, false);
+                return caf::expected<bool>{std::move(err)};
+              }
+              return caf::expected<bool>{true};
+            };
+            run_detached<bool>(
+                self, std::move(rules),
+                [self, rp, eps, nets, id, name, commit](caf::expected<bool>& r) mutable {
+                  if (r) {
+                    commit(eps);
+                    rp.deliver(eps);
+                    return;
+                  }
+                  self->request(self->state.proxy, caf::infinite, caf::unpublish_atom_v, id)
+                      .then([](caf::ok_atom) {}, [](caf::error&) {});
+                  for (std::size_t i = 0; i < eps.size(); ++i)
+                    drop_endpoint(self, *nets[i], id, eps[i]);
+                  if (self->state.opts.names) self->state.opts.names->forget(id);
+                  rp.deliver(make_error(ec::system, "driver failed programming external "
+                                                    "connectivity on endpoint " +
+                                                        name + " (" + eps.front().endpoint_id +
+                                                        "): " + error_message(r.error())));
+                });
           },
           [self, rp, eps, nets, id, name](caf::error& err) mutable {
             for (std::size_t i = 0; i < eps.size(); ++i)
-              drop_endpoint(self, *nets[i], id, eps[i], false);
+              drop_endpoint(self, *nets[i], id, eps[i]);
             if (self->state.opts.names) self->state.opts.names->forget(id);
             auto code =
                 err.category() == caf::atom("berth") ? static_cast<ec>(err.code()) : ec::system;
@@ -801,8 +898,9 @@ network_controller_actor::behavior_type controller_impl(controller_pointer self,
       [self](atom::disconnect, std::string& id, std::string& ref) -> caf::result<caf::ok_atom> {
         auto n = find_network(self->state, ref);
         if (!n) return n.error();
-        leave(self, **n, id);
-        return caf::ok_atom_v;
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        leave(self, *n, id, false, [rp]() mutable { rp.deliver(caf::ok_atom_v); });
+        return rp;
       },
       [self](atom::release, std::string& id) { release(self, id); },
       [self](job& j) -> caf::result<job_result> { return handle_job(self, j); },
@@ -813,7 +911,7 @@ network_controller_actor::behavior_type controller_impl(controller_pointer self,
           for (auto& [id, m] : n->members)
             ids.insert(id);
         for (auto& id : ids)
-          release(self, id);
+          release(self, id, true);
         for (auto& n : st.networks)
           remove_rules(st, *n);
         if (st.firewall)
@@ -927,6 +1025,26 @@ struct opened {
   std::shared_ptr<net::firewall> firewall; // null: --iptables=false
 };
 
+// What a daemon that died (SIGKILL, a crash) left of its endpoints: veths still on berth's own
+// bridges (no container is attached yet at start) and the hairpin rules of published ports.
+void sweep(const controller_state& st) {
+  std::vector<std::string> subnets;
+  for (auto& n : st.networks) {
+    if (!n->bridge) continue;
+    subnets.push_back(n->subnet.to_string());
+    if (!n->bridge->made()) continue; // -b: the admin's bridge, whose other ports are not ours
+    for (auto& port : n->bridge->ports()) {
+      if (port.rfind("veth", 0) != 0) continue;
+      BLOG(info, "network") << "removing " << port << " of " << n->bridge->name()
+                            << ", left by an earlier run";
+      if (auto err = net::detach(port)) BLOG(warn, "network") << port << ": " << error_message(err);
+    }
+  }
+  if (st.firewall)
+    if (auto err = st.firewall->sweep_ports(subnets))
+      BLOG(warn, "network") << "hairpin rules of an earlier run: " << error_message(err);
+}
+
 caf::expected<opened> open_networks(const network_controller_options& o) {
   std::vector<network_ptr> out;
   if (o.config.bridge != "none") {
@@ -989,6 +1107,7 @@ caf::expected<opened> open_networks(const network_controller_options& o) {
       BLOG(warn, "network") << "network " << name << ": " << error_message(err);
     st.networks.push_back(*n);
   }
+  sweep(st);
   return opened{st.networks, st.firewall};
 }
 

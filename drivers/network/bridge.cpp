@@ -295,18 +295,34 @@ caf::error detach(const std::string& host_ifname) {
   return {};
 }
 
-std::vector<std::string> links_named(const std::string& prefix) {
+namespace {
+
+// The names of the host's links that `keep` accepts.
+template <class Pred> std::vector<std::string> links_where(Pred keep) {
   std::vector<std::string> out;
   sock s;
   if (s.connect()) return out;
   nl_cache* cache = nullptr;
   if (rtnl_link_alloc_cache(s.sk, AF_UNSPEC, &cache) < 0) return out;
   for (auto* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-    const char* name = rtnl_link_get_name(reinterpret_cast<rtnl_link*>(o));
-    if (name && std::string_view{name}.substr(0, prefix.size()) == prefix) out.emplace_back(name);
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    const char* name = rtnl_link_get_name(l);
+    if (name && keep(l, std::string_view{name})) out.emplace_back(name);
   }
   nl_cache_free(cache);
   return out;
+}
+
+} // namespace
+
+std::vector<std::string> links_named(const std::string& prefix) {
+  return links_where(
+      [&](rtnl_link*, std::string_view name) { return name.substr(0, prefix.size()) == prefix; });
+}
+
+std::vector<std::string> bridge::ports() const {
+  return links_where(
+      [this](rtnl_link* l, std::string_view) { return rtnl_link_get_master(l) == ifindex_; });
 }
 
 std::vector<subnet> host_subnets() {

@@ -96,6 +96,8 @@ public:
   std::pair<uint32_t, int> address() const;
   /// Delete the bridge (when berth made it).
   caf::error remove();
+  /// The names of its ports (the host ends of veths).
+  std::vector<std::string> ports() const;
 
 private:
   bridge() = default;

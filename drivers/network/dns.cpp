@@ -378,9 +378,10 @@ struct forward {
   reply_fn done;
   std::weak_ptr<owner_state> owner; // whose pending forwards list this one is on
   std::array<uint8_t, max_message> buf{};
-  std::size_t next = 0;  // the upstream to try next
-  unsigned attempt = 0;  // handlers of earlier attempts see a newer one and stop
-  bool finished = false; // answered, failed or cancelled
+  std::vector<udp::endpoint> upstreams; // the owner's, else the server's
+  std::size_t next = 0;                 // the upstream to try next
+  unsigned attempt = 0;                 // handlers of earlier attempts see a newer one and stop
+  bool finished = false;                // answered, failed or cancelled
 };
 
 /// One TCP client: length-prefixed queries in, answers out in the order they are ready.
@@ -405,6 +406,7 @@ struct owner_state {
   udp::endpoint from;
   std::set<std::shared_ptr<tcp_conn>> conns;
   std::set<std::shared_ptr<forward>> forwards;
+  std::vector<udp::endpoint> upstreams; // its own (docker run --dns); empty: the server's
   bool closed = false;
 };
 
@@ -468,6 +470,7 @@ struct dns_server::impl {
       break;
     }
     auto f = std::make_shared<forward>(io, std::move(query), std::move(reply), o);
+    f->upstreams = o->upstreams.empty() ? upstreams : o->upstreams;
     o->forwards.insert(f);
     try_next(f);
     return true;
@@ -567,8 +570,8 @@ struct dns_server::impl {
   void try_next(const std::shared_ptr<forward>& f) {
     error_code ec;
     while (!f->finished) {
-      if (f->next >= upstreams.size()) return finish(f, servfail(f->query));
-      auto to = upstreams[f->next++];
+      if (f->next >= f->upstreams.size()) return finish(f, servfail(f->query));
+      auto to = f->upstreams[f->next++];
       f->sock.close(ec);
       ++f->attempt;
       if (f->sock.open(to.protocol(), ec); ec) continue;
@@ -633,6 +636,14 @@ dns_server::~dns_server() {
 }
 
 caf::error dns_server::serve(const std::string& owner, const std::string& netns_path) {
+  return serve(owner, netns_path, {});
+}
+
+caf::error dns_server::serve(const std::string& owner, const std::string& netns_path,
+                             const std::vector<std::string>& upstreams) {
+  std::vector<udp::endpoint> own;
+  for (auto& u : upstreams)
+    if (auto ep = parse_upstream(u)) own.push_back(*ep);
   // The old sockets may hold 127.0.0.11:53 in this very namespace: free it first.
   close(owner);
   io::unique_fd udp_fd, tcp_fd;
@@ -645,8 +656,9 @@ caf::error dns_server::serve(const std::string& owner, const std::string& netns_
   if (err) return err;
   std::promise<caf::error> done;
   auto served = done.get_future();
-  asio::post(impl_->io, [i = impl_.get(), &owner, &netns_path, &udp_fd, &tcp_fd, &done] {
+  asio::post(impl_->io, [i = impl_.get(), &owner, &netns_path, &udp_fd, &tcp_fd, &own, &done] {
     auto o = std::make_shared<owner_state>(owner, i->io);
+    o->upstreams = std::move(own);
     error_code ec;
     o->udp_sock.assign(udp::v4(), udp_fd.fd, ec);
     if (!ec) udp_fd.release();

@@ -67,6 +67,11 @@ public:
   /// namespace alive until close(owner). Any thread but the I/O thread. Failures are ec::system
   /// with the reason ("dns: bind 127.0.0.11:53 in /proc/123/ns/net: Address already in use").
   caf::error serve(const std::string& owner, const std::string& netns_path);
+  /// As serve(owner, netns_path), forwarding `owner`'s other names to `upstreams` (its own
+  /// resolvers, docker run --dns; same forms as the constructor's) instead of the server's;
+  /// none that is an address: the server's.
+  caf::error serve(const std::string& owner, const std::string& netns_path,
+                   const std::vector<std::string>& upstreams);
   /// Stop serving `owner`: its sockets, connections and forwarded queries are closed when this
   /// returns. Nothing when it is not served. Any thread but the I/O thread.
   void close(const std::string& owner);

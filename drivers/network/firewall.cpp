@@ -393,6 +393,37 @@ caf::error firewall::remove_network(const std::string& bridge, const std::string
   return first;
 }
 
+caf::error firewall::sweep_ports(const std::vector<std::string>& subnets) {
+  if (!opts_.enabled) return {};
+  std::vector<std::string> subs;
+  for (auto& cidr : subnets) {
+    auto sub = check_subnet(cidr);
+    if (!sub) return sub.error();
+    subs.push_back(*sub);
+  }
+  std::lock_guard<std::mutex> guard{mu_};
+  auto listing = run({"-t", nat, "-S", "POSTROUTING"});
+  if (!listing) return listing.error();
+  for (auto& line : rules_of(*listing)) {
+    // -A POSTROUTING -s X/32 -d X/32 -p P -m P --dport N -j MASQUERADE
+    auto w = words(line);
+    if (w.size() != 14 || w[2] != "-s" || w[4] != "-d" || w[3] != w[5] || w[6] != "-p" ||
+        w[10] != "--dport" || w[12] != "-j" || w[13] != "MASQUERADE" || w[3].size() < 4 ||
+        w[3].substr(w[3].size() - 3) != "/32")
+      continue;
+    auto ip = w[3].substr(0, w[3].size() - 3);
+    bool ours = std::any_of(subs.begin(), subs.end(), [&](const std::string& sub) {
+      auto in = check_subnet(ip + sub.substr(sub.find('/')));
+      return in && *in == sub;
+    });
+    if (!ours) continue;
+    args a{"-t", nat, "-D"};
+    a.insert(a.end(), w.begin() + 1, w.end());
+    if (auto r = run(a); !r) return r.error();
+  }
+  return {};
+}
+
 caf::error firewall::port_rules(bool add, const std::string& proto, const std::string& host_ip,
                                 uint16_t host_port, const std::string& bridge,
                                 const std::string& container_ip, uint16_t container_port) {

@@ -87,6 +87,10 @@ public:
                        const std::string& bridge, const std::string& container_ip,
                        uint16_t container_port);
 
+  /// Remove the hairpin MASQUERADE rules (nat POSTROUTING, publish's) of container addresses in
+  /// `subnets` ("172.17.0.0/16"): a crashed daemon's, before any port is published again.
+  caf::error sweep_ports(const std::vector<std::string>& subnets);
+
   /// Remove the hooks (and any other rule of PREROUTING, OUTPUT and FORWARD that jumps to a BERTH
   /// chain) and delete the BERTH chains: at daemon shutdown, once the networks are removed.
   /// BERTH-USER is deleted only when it holds nothing but its RETURN (the admin's rules stay).

@@ -40,6 +40,28 @@ bool is_root() {
   return ::geteuid() == 0;
 }
 
+// Can the host listen on ::1 (no ipv6.disable=1)?
+bool ipv6_loopback() {
+  return sh("python3 -c 'import socket; socket.socket(socket.AF_INET6).bind((\"::1\", 0))'")
+             .exit_code == 0;
+}
+
+// "hi" to host:port over UDP, again every 250 ms (a server still starting) up to 5 s: the reply
+// and a newline, or "".
+std::string udp_exchange(const std::string& host, const std::string& port) {
+  return sh("python3 -c 'import socket, sys\n"
+            "s = socket.socket(socket.AF_INET6 if \":\" in sys.argv[1] else socket.AF_INET, "
+            "socket.SOCK_DGRAM)\n"
+            "s.settimeout(0.25)\n"
+            "for i in range(20):\n"
+            "  s.sendto(b\"hi\", (sys.argv[1], int(sys.argv[2])))\n"
+            "  try:\n"
+            "    print(s.recv(100).decode()); break\n"
+            "  except OSError: pass' " +
+            host + " " + port)
+      .out;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(containers)
@@ -1427,11 +1449,7 @@ BOOST_AUTO_TEST_CASE(bridge_network_and_published_ports) {
     r = sh(d.docker("exec web grep web /etc/hosts"));
     BOOST_TEST(r.out == ip + "\tweb\n", r.out);
     // reached from the host through the proxy, and at its own address
-    std::string got;
-    for (int i = 0; i < 50 && got != "hello\n"; ++i) {
-      got = sh("curl -s -m 2 http://127.0.0.1:" + port + "/").out;
-      if (got != "hello\n") std::this_thread::sleep_for(100ms);
-    }
+    auto got = fetch_until("http://127.0.0.1:" + port + "/", "hello\n");
     BOOST_TEST(got == "hello\n");
     BOOST_TEST(sh("curl -s -m 2 http://" + ip + ":80/").out == "hello\n");
     // another container reaches it at its address, and through the published port (hairpin)
@@ -1461,12 +1479,13 @@ BOOST_AUTO_TEST_CASE(bridge_network_and_published_ports) {
     BOOST_TEST(contains(r.out, "0.0.0.0:"), r.out + r.err);
     auto any_port = r.out.substr(r.out.rfind(':') + 1);
     if (!any_port.empty()) any_port.pop_back();
-    got.clear();
-    for (int i = 0; i < 50 && got != "any\n"; ++i) {
-      got = sh("curl -s -m 2 http://127.0.0.1:" + any_port + "/").out;
-      if (got != "any\n") std::this_thread::sleep_for(100ms);
-    }
+    got = fetch_until("http://127.0.0.1:" + any_port + "/", "any\n");
     BOOST_TEST(got == "any\n");
+    // ... and on IPv6's, with the same port, where the host has IPv6 (as dockerd)
+    if (ipv6_loopback()) {
+      BOOST_TEST(r.out == "0.0.0.0:" + any_port + "\n[::]:" + any_port + "\n", r.out);
+      BOOST_TEST(fetch_until("-g http://[::1]:" + any_port + "/", "any\n") == "any\n");
+    }
     // stop frees the port and the address: a new container gets both
     BOOST_REQUIRE(sh(d.docker("stop -t 1 web")).exit_code == 0);
     BOOST_TEST(sh("curl -s -m 2 http://127.0.0.1:" + port + "/").exit_code != 0);
@@ -1477,17 +1496,11 @@ BOOST_AUTO_TEST_CASE(bridge_network_and_published_ports) {
                     ":80 busybox sh -c 'mkdir /www && echo again > /www/index.html && "
                     "exec httpd -f -p 80 -h /www'"));
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
-    got.clear();
-    for (int i = 0; i < 50 && got != "again\n"; ++i) {
-      got = sh("curl -s -m 2 http://127.0.0.1:" + port + "/").out;
-      if (got != "again\n") std::this_thread::sleep_for(100ms);
-    }
+    got = fetch_until("http://127.0.0.1:" + port + "/", "again\n");
     BOOST_TEST(got == "again\n");
     BOOST_REQUIRE(sh(d.docker("rm -f web2 any web")).exit_code == 0);
     // no veth outlives its container
-    for (int i = 0; i < 50 && sh("ip -o link show master berth0").out != ""; ++i)
-      std::this_thread::sleep_for(100ms);
-    BOOST_TEST(sh("ip -o link show master berth0").out == "");
+    BOOST_TEST(eventually([] { return sh("ip -o link show master berth0").out == ""; }));
     // the daemon removes the bridge it made when it stops
     d.signal(SIGTERM);
     BOOST_TEST(d.wait_exit() == 0);
@@ -1548,6 +1561,35 @@ BOOST_AUTO_TEST_CASE(user_networks_and_dns) {
   BOOST_TEST(contains(r.out, "nameserver 127.0.0.11\n"), r.out);
   BOOST_TEST(contains(r.out, "named\nnamed\n"), r.out);
   BOOST_TEST(contains(r.out, ip), r.out);
+  // a container's own --dns: the embedded server forwards other names there (a fake resolver on
+  // a loopback address of the host)
+  d.dir.write("fake_dns.py", R"(import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    q, a = s.recvfrom(512)
+    end = 12
+    while q[end] != 0:
+        end += q[end] + 1
+    end += 5
+    s.sendto(q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:end] +
+             b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([10, 1, 2, 3]), a)
+)");
+  auto fake_pid = trimmed(sh("python3 " + d.dir.file("fake_dns.py") + " 127.53.53.53 > " +
+                             d.dir.file("fake_dns.log") + " 2>&1 & echo $!")
+                              .out);
+  struct stop_fake {
+    std::string pid;
+    ~stop_fake() { sh("kill " + pid + " 2>/dev/null"); }
+  } stop{fake_pid};
+  if (eventually([&] { return contains(sh("cat " + d.dir.file("fake_dns.log")).out, "ready"); })) {
+    r = sh(d.docker("run --rm --network net1 --dns 127.53.53.53 busybox nslookup -type=a "
+                    "upstream.test"));
+    BOOST_TEST(contains(r.out, "10.1.2.3"), r.out + r.err + d.log());
+  } else {
+    BOOST_TEST_MESSAGE("skipped --dns: " + sh("cat " + d.dir.file("fake_dns.log")).out);
+  }
   // a static address
   r = sh(d.docker("run -d --name fixed --network net1 --ip 10.231.0.200 busybox sleep 60"));
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
@@ -1568,6 +1610,10 @@ BOOST_AUTO_TEST_CASE(user_networks_and_dns) {
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
   r = sh(d.docker("exec other ls /sys/class/net"));
   BOOST_TEST(r.out == "eth0\neth1\nlo\n", r.out + r.err);
+  // its first user network: its resolv.conf now names the embedded server, which answers it
+  r = sh(d.docker("exec other sh -c 'cat /etc/resolv.conf; nslookup srv'"));
+  BOOST_TEST(contains(r.out, "nameserver 127.0.0.11\n"), r.out + r.err);
+  BOOST_TEST(contains(r.out, ip), r.out + r.err);
   r = sh(d.docker("run --rm --network net1 busybox ping -c 1 -W 2 extra"));
   BOOST_TEST(r.exit_code == 0, r.out + r.err);
   r = sh(d.docker("inspect -f '{{len .NetworkSettings.Networks}} "
@@ -1631,11 +1677,7 @@ BOOST_AUTO_TEST_CASE(iptables_nat_and_icc) {
     rules = nat();
     BOOST_TEST(contains(rules, "--dport " + port + " -j DNAT --to-destination " + ip + ":80"),
                rules);
-    std::string got;
-    for (int i = 0; i < 50 && got != "nat\n"; ++i) {
-      got = sh("curl -s -m 2 http://" + gw + ":" + port + "/").out;
-      if (got != "nat\n") std::this_thread::sleep_for(100ms);
-    }
+    auto got = fetch_until("http://" + gw + ":" + port + "/", "nat\n");
     BOOST_TEST(got == "nat\n");
     // --add-host x:host-gateway is the bridge's gateway
     r = sh(d.docker("run --rm --add-host hg:host-gateway busybox grep hg /etc/hosts"));
@@ -1645,7 +1687,7 @@ BOOST_AUTO_TEST_CASE(iptables_nat_and_icc) {
     BOOST_TEST(r.exit_code == 0, r.out + r.err);
     // stop: the rule goes
     BOOST_REQUIRE(sh(d.docker("rm -f web")).exit_code == 0);
-    BOOST_TEST(!contains(nat(), "--to-destination " + ip + ":80"));
+    BOOST_TEST(eventually([&] { return !contains(nat(), "--to-destination " + ip + ":80"); }));
     d.signal(SIGTERM);
     BOOST_TEST(d.wait_exit() == 0);
   }
@@ -1675,6 +1717,90 @@ BOOST_AUTO_TEST_CASE(iptables_nat_and_icc) {
   busybox_daemon none{{"--iptables=false"}};
   BOOST_TEST(sh("iptables -w -t nat -S BERTH").exit_code != 0);
   BOOST_TEST(!contains(sh("iptables -w -S FORWARD").out, "berth0"));
+}
+
+// UDP ports published through the userland proxy (loopback, IPv6) and NAT (the gateway): a
+// static echo server bind-mounted into busybox, which has no UDP server of its own.
+BOOST_AUTO_TEST_CASE(udp_and_ipv6_published_ports) {
+  if (!is_root()) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto lo_port = std::to_string(free_port());
+  auto any_port = std::to_string(free_port());
+  auto r =
+      sh(d.docker("run -d --name udp -v " UDP_ECHO_PATH ":/udp_echo:ro -p 127.0.0.1:" + lo_port +
+                  ":5300/udp -p " + any_port + ":5300/udp busybox /udp_echo 5300"));
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + d.log());
+  r = sh(d.docker("port udp"));
+  BOOST_TEST(contains(r.out, "5300/udp -> 127.0.0.1:" + lo_port + "\n"), r.out + r.err);
+  BOOST_TEST(contains(r.out, "5300/udp -> 0.0.0.0:" + any_port + "\n"), r.out);
+  auto gw = trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.Gateway}}' udp")).out);
+  BOOST_TEST(udp_exchange("127.0.0.1", lo_port) == "echo:hi\n");
+  BOOST_TEST(udp_exchange(gw, any_port) == "echo:hi\n"); // NAT (or the proxy without iptables)
+  if (ipv6_loopback()) {
+    BOOST_TEST(contains(r.out, "5300/udp -> [::]:" + any_port + "\n"), r.out);
+    BOOST_TEST(udp_exchange("::1", any_port) == "echo:hi\n");
+  }
+  if (sh("iptables -w -t nat -S BERTH").exit_code == 0)
+    BOOST_TEST(contains(sh("iptables -w -t nat -S BERTH").out,
+                        "-p udp -m udp --dport " + any_port + " -j DNAT"));
+  // SCTP is not built: a clear 501
+  r = sh(d.docker("run --rm -p 9999:9/sctp busybox true"));
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(contains(r.err, "publishing sctp ports is not built yet"), r.err);
+  // rm frees the ports
+  BOOST_REQUIRE(sh(d.docker("rm -f udp")).exit_code == 0);
+  auto bind = "python3 -c 'import socket; socket.socket(socket.AF_INET, "
+              "socket.SOCK_DGRAM).bind((\"127.0.0.1\", " +
+              lo_port + "))'";
+  BOOST_TEST(eventually([&] { return sh(bind).exit_code == 0; }));
+}
+
+// A berthd killed with SIGKILL leaves its network state behind: a running container's veth on a
+// user network's bridge, and the DNAT and hairpin rules of its published port. The next start
+// sweeps them, the container starts again with its port, and SIGTERM removes the rest.
+BOOST_AUTO_TEST_CASE(network_leftovers_of_a_crash) {
+  if (!is_root() || sh("iptables -w -S FORWARD").exit_code != 0) return;
+  busybox_daemon b;
+  auto& d = b.d;
+  auto port = std::to_string(free_port());
+  auto r = sh(d.docker("network create --subnet 10.232.0.0/24 crashnet"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto bridge = "br-" + trimmed(r.out).substr(0, 12);
+  r = sh(
+      d.docker("run -d --name lc --network crashnet -p " + port +
+               ":80 busybox sh -c 'mkdir -p /www && echo back > /www/index.html && exec httpd -f "
+               "-p 80 -h /www'"));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err + d.log());
+  auto ip =
+      trimmed(sh(d.docker("inspect -f '{{.NetworkSettings.Networks.crashnet.IPAddress}}' lc")).out);
+  auto hairpin = "-s " + ip + "/32 -d " + ip + "/32 -p tcp -m tcp --dport 80 -j MASQUERADE";
+  auto ports = [&] { return sh("ip -o link show master " + bridge).out; };
+  auto nat = [] { return sh("iptables -w -t nat -S").out; };
+  BOOST_TEST(contains(ports(), "veth"), ports());
+  BOOST_TEST(contains(nat(), hairpin), nat());
+  d.signal(SIGKILL);
+  BOOST_REQUIRE(d.wait_exit() == 128 + SIGKILL);
+  BOOST_TEST(contains(ports(), "veth")); // its container still runs
+  {
+    berthd again{{"--data-root", d.data_root}};
+    BOOST_TEST(eventually([&] { return !contains(ports(), "veth"); }), ports());
+    auto rules = nat();
+    BOOST_TEST(!contains(rules, hairpin), rules);
+    BOOST_TEST(!contains(rules, "--dport " + port + " -j DNAT"), rules);
+    BOOST_TEST(contains(rules, "-s 10.232.0.0/24 ! -o " + bridge + " -j MASQUERADE"), rules);
+    // the container starts again, with its port
+    r = sh(again.docker("start lc"));
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err + again.log());
+    BOOST_TEST(fetch_until("http://127.0.0.1:" + port + "/", "back\n") == "back\n");
+    BOOST_REQUIRE(sh(again.docker("rm -f lc")).exit_code == 0);
+    again.signal(SIGTERM);
+    BOOST_TEST(again.wait_exit() == 0);
+    BOOST_TEST(sh("ip -o link show " + bridge + " 2>/dev/null").out == "");
+    rules = nat();
+    BOOST_TEST(!contains(rules, "BERTH"), rules);
+    BOOST_TEST(!contains(rules, "10.232.0."), rules);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

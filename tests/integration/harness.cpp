@@ -332,4 +332,22 @@ std::string berthd::docker(const std::string& args) const {
   return "docker -H unix://" + socket + " " + args;
 }
 
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+}
+
+std::string fetch_until(const std::string& curl_args, const std::string& want) {
+  std::string got;
+  eventually([&] {
+    got = sh("curl -s -m 2 " + curl_args).out;
+    return got == want;
+  });
+  return got;
+}
+
 } // namespace berth::it

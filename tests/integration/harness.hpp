@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -82,5 +83,13 @@ private:
 int free_port();
 
 bool contains(const std::string& s, const std::string& part);
+
+/// Poll `done` every 100 ms until it holds or `limit` has passed; its last answer.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds{5});
+
+/// `curl -s -m 2 <curl_args>` (a URL, and options), again until its output is `want` or 5 s
+/// have passed (a server in a container that is still starting): the last output.
+std::string fetch_until(const std::string& curl_args, const std::string& want);
 
 } // namespace berth::it

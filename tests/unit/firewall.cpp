@@ -409,6 +409,20 @@ BOOST_AUTO_TEST_CASE(restart_converges) {
         "-A POSTROUTING -s 172.19.0.2/32 -d 172.19.0.2/32 -p tcp -m tcp --dport 90 -j MASQUERADE\n";
     if (auto at = after.find(stale); at != std::string::npos) after.erase(at, stale.size());
     s.check(after == before, "after a restart:\n" + after + "before it:\n" + before);
+    // sweep_ports removes it (and the live one's, which its owner re-adds), not the admin's
+    s.ok(fw.publish("tcp", "", 9091, "br-b", "172.19.0.3", 91), "publish 9091");
+    const std::string admin =
+        "-A POSTROUTING -s 10.9.0.2/32 -d 10.9.0.2/32 -p tcp -m tcp --dport 22 -j MASQUERADE";
+    s.check(capture("iptables -w -t nat -A POSTROUTING -s 10.9.0.2 -d 10.9.0.2 -p tcp --dport 22 "
+                    "-j MASQUERADE 2>&1")
+                .empty(),
+            "the admin's rule");
+    s.ok(fw.sweep_ports({"172.18.0.0/16", "172.19.0.0/16"}), "sweep");
+    s.expect("nat", "POSTROUTING",
+             {"-A POSTROUTING -s 172.19.0.0/16 ! -o br-b -j MASQUERADE",
+              "-A POSTROUTING -s 172.18.0.0/16 ! -o br-a -j MASQUERADE", admin},
+             "swept");
+    s.check(fw.sweep_ports({"bogus"}) == ec::invalid_argument, "a bogus subnet taken");
   });
 }
 
