@@ -49,6 +49,7 @@ CAF_ADD_ATOM(berth, berth::atom, tags, "tags")
 CAF_ADD_ATOM(berth, berth::atom, restored, "restored")
 CAF_ADD_ATOM(berth, berth::atom, push, "push")
 CAF_ADD_ATOM(berth, berth::atom, disconnect, "disconnect")
+CAF_ADD_ATOM(berth, berth::atom, serve, "serve")
 
 // Message types.
 CAF_ADD_TYPE_ID(berth, (berth::job))
@@ -231,6 +232,22 @@ using port_proxy_actor = caf::typed_actor<
                     std::string>::with<std::vector<port_binding>>,
     // The owner's listeners and their connections close; the ports are free when it answers.
     caf::replies_to<caf::unpublish_atom, std::string>::with<caf::ok_atom>>;
+
+/// The embedded DNS server (actors/network/dns.cpp): on user-defined networks, containers'
+/// names, short IDs and aliases at 127.0.0.11 inside each container, other names forwarded.
+using dns_actor = caf::typed_actor<
+    // Container `owner` (64 hex) is on network `network` (its ID) at `ip` (IPv4, host byte
+    // order) under `names`: it sees that network's names, and theirs see it.
+    caf::reacts_to<caf::put_atom, std::string, std::string, std::vector<std::string>, uint32_t>,
+    // `owner` leaves `network`, where it was at `ip`.
+    caf::reacts_to<atom::disconnect, std::string, std::string, uint32_t>,
+    // Serve `owner`'s queries in the network namespace at `netns` (/proc/<pid>/ns/net),
+    // forwarding other names to `upstreams` (its --dns; none: the daemon's). Answers once the
+    // sockets are bound (blocking the caller's start until it can resolve).
+    caf::replies_to<atom::serve, std::string, std::string,
+                    std::vector<std::string>>::with<caf::ok_atom>,
+    // `owner` is gone: its names, networks and sockets.
+    caf::reacts_to<atom::release, std::string>>;
 
 /// The network controller (actors/network/controller.cpp): the networks (the default bridge,
 /// host, none and user-defined bridge networks), their address management and embedded DNS names,

@@ -2,8 +2,8 @@
 #include "actors/containers/container.hpp"
 
 #include "actors/network/controller.hpp"
+#include "actors/network/dns.hpp"
 #include "drivers/network/bridge.hpp"
-#include "drivers/network/dns.hpp"
 
 #include "actors/events.hpp"
 #include "actors/jobs.hpp"
@@ -330,6 +330,17 @@ caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c
   return out;
 }
 
+namespace {
+
+// moby's: the daemon's --dns and --dns-search stand in for a container's own when it has none.
+host_config with_daemon_dns(host_config h, const container_deps& deps) {
+  if (h.dns.empty()) h.dns = deps.default_dns;
+  if (h.dns_search.empty()) h.dns_search = deps.default_dns_search;
+  return h;
+}
+
+} // namespace
+
 std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
                                   bool host_network, bool embedded_dns) {
   std::vector<std::string> nameservers, search, options, other;
@@ -519,9 +530,10 @@ struct attachment {
 };
 
 struct waiter {
-  std::string condition; // not-running, next-exit, removed
+  std::string condition; // not-running, next-exit, removed; "kill": a docker kill (SIGKILL)
   caf::typed_response_promise<job_result> rp;
   caf::actor_addr watcher; // the client's connection (gone: the wait ends)
+  uint64_t timer = 0;      // "kill": its deadline (moby waits 2 s for the exit)
 };
 
 struct container_actor_state {
@@ -807,7 +819,7 @@ void answer_waiters(container_self self, bool removed) {
       keep.push_back(std::move(w));
       continue;
     }
-    w.rp.deliver(ok(caf::make_message(r)));
+    w.rp.deliver(w.condition == "kill" ? ok() : ok(caf::make_message(r)));
   }
   st.waiters = std::move(keep);
 }
@@ -1101,7 +1113,8 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
                                             eps.empty() ? std::string{} : eps.front().ip_address,
                                             st.deps->host_gateway_ip)},
       {&st.info.resolv_conf_path,
-       container_resolv_conf(read("/etc/resolv.conf"), c.host, host_network,
+       container_resolv_conf(read("/etc/resolv.conf"), with_daemon_dns(c.host, *st.deps),
+                             host_network,
                              std::any_of(eps.begin(), eps.end(), [](auto& e) { return e.dns; }))},
   };
   const char* targets[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
@@ -1154,14 +1167,15 @@ void start_process(container_self self, start_done done, bool restart, std::stri
       if (wires.size() > 1) wires.back().second.gateway = 0; // one default route: the first's
       dns = dns || ep.dns;
     }
-    spec.prestart = [wires, dns_server = dns ? st.deps->dns : nullptr, id = st.info.id,
-                     upstreams = st.info.config.host.dns](pid_t pid) mutable -> caf::error {
+    spec.prestart = [wires, dns_server = dns ? st.deps->dns : dns_actor{}, id = st.info.id,
+                     upstreams = st.info.config.host.dns,
+                     sys = &self->system()](pid_t pid) mutable -> caf::error {
       auto ns = "/proc/" + std::to_string(pid) + "/ns/net";
       for (auto& [bridge, wire] : wires) {
         wire.netns_path = ns;
         if (auto err = net::attach(bridge, wire)) return err;
       }
-      if (dns_server) return dns_server->serve(id, ns, upstreams);
+      if (dns_server) return serve_dns(*sys, dns_server, id, ns, upstreams);
       return {};
     };
   }
@@ -1741,23 +1755,25 @@ caf::result<job_result> network_connect(container_self self, job& j) {
                       auto wire = wiring_of(ep);
                       if (!st.info.networks.empty()) wire.gateway = 0;
                       wire.netns_path = "/proc/" + std::to_string(st.proc->pid) + "/ns/net";
-                      auto dns = ep.dns ? st.deps->dns : nullptr;
+                      auto dns = ep.dns ? st.deps->dns : dns_actor{};
                       // its first user-defined network: resolv.conf turns to the embedded server
                       std::string resolv;
                       if (dns && std::none_of(st.info.networks.begin(), st.info.networks.end(),
                                               [](auto& e) { return e.dns; })) {
                         auto host = io::read_file("/etc/resolv.conf");
-                        resolv = container_resolv_conf(host ? *host : std::string{},
-                                                       st.info.config.host, false, true);
+                        resolv = container_resolv_conf(
+                            host ? *host : std::string{},
+                            with_daemon_dns(st.info.config.host, *st.deps), false, true);
                       }
                       run_detached<bool>(
                           self,
-                          [wire, bridge = ep.bridge, dns, id = st.info.id,
+                          [wire, bridge = ep.bridge, dns, id = st.info.id, sys = &self->system(),
                            upstreams = st.info.config.host.dns, resolv,
                            resolv_path = st.info.resolv_conf_path]() -> caf::expected<bool> {
                             if (auto err = net::attach(bridge, wire)) return err;
                             if (dns)
-                              if (auto err = dns->serve(id, wire.netns_path, upstreams)) return err;
+                              if (auto err = serve_dns(*sys, dns, id, wire.netns_path, upstreams))
+                                return err;
                             if (!resolv.empty() && !resolv_path.empty())
                               if (auto err = io::write_file_in_place(resolv_path, resolv))
                                 BLOG(warn, "container")
@@ -2004,8 +2020,13 @@ caf::result<job_result> handle_job(container_self self, job& j) {
       return fail(make_error(ec::system, std::string{"Cannot kill container: "} + j.args[0] + ": " +
                                              std::strerror(e)));
     publish(self, "kill", {{"signal", std::to_string(sig)}});
-    if (sig == SIGKILL) thaw_after_signal(self);
-    return ok();
+    if (sig != SIGKILL) return ok();
+    thaw_after_signal(self);
+    // moby's Kill: the answer waits for the exit (up to 2 s), so the container is not running
+    // when docker kill returns
+    auto rp = self->make_response_promise<job_result>();
+    st.waiters.push_back(waiter{"kill", rp, {}, arm_timer(self, std::chrono::seconds{2})});
+    return rp;
   }
   if (j.name == "container_pause" || j.name == "container_unpause") {
     bool pause = j.name == "container_pause";
@@ -2302,6 +2323,13 @@ container_actor::behavior_type container_behavior(container_self self,
                 restored(self);
               },
               true);
+        } else {
+          auto& w = st.waiters;
+          auto it = std::find_if(w.begin(), w.end(),
+                                 [n](auto& x) { return x.condition == "kill" && x.timer == n; });
+          if (it == w.end()) return;
+          it->rp.deliver(ok());
+          w.erase(it);
         }
       },
       [self](atom::shutdown) -> caf::result<caf::ok_atom> {

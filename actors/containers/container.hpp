@@ -30,9 +30,6 @@
 namespace berth::graph {
 class driver;
 }
-namespace berth::net {
-class dns_server;
-}
 namespace berth::exec {
 class driver;
 class reactor;
@@ -51,8 +48,10 @@ struct container_deps {
   image_store_actor images;             // docker commit
   volume_store_actor volumes;           // released when the container is removed
   network_controller_actor network;     // the networks' endpoints (null: none at all)
-  std::shared_ptr<net::dns_server> dns; // the embedded DNS server (null: none)
-  std::string host_gateway_ip;          // --add-host x:host-gateway (the bridge's gateway)
+  dns_actor dns;                        // the embedded DNS server (null: none)
+  std::vector<std::string> default_dns; // the daemon's --dns, for containers without their own
+  std::vector<std::string> default_dns_search; // the daemon's --dns-search, likewise
+  std::string host_gateway_ip;                 // --add-host x:host-gateway (the bridge's gateway)
   bool bridge = true;                   // the default network mode is the bridge (not -b none)
   std::string log_driver = "json-file"; // daemon default
   std::map<std::string, std::string> log_opts;

@@ -8,6 +8,7 @@
 #include "actors/images/store.hpp"
 #include "actors/log.hpp"
 #include "actors/network/controller.hpp"
+#include "actors/network/dns.hpp"
 #include "actors/registry/registry.hpp"
 #include "actors/volumes/store.hpp"
 #include "api/containers.hpp"
@@ -20,7 +21,6 @@
 #include "drivers/exec/reactor.hpp"
 #include "drivers/graph/driver.hpp"
 #include "drivers/io.hpp"
-#include "drivers/network/dns.hpp"
 #include "messages/defaults.hpp"
 
 #include <caf/actor_system.hpp>
@@ -265,11 +265,9 @@ int run(int argc, char** argv) {
   auto volumes = spawn_volume_store(sys, volume_store_options{cfg.data_root, *engine, *events});
   // The embedded DNS server of user-defined networks forwards other names to the daemon's --dns
   // servers, else the host's (from the host's namespace, so loopback resolvers work).
-  auto names = std::make_shared<net::name_table>();
-  auto dns =
-      std::make_shared<net::dns_server>(names, cfg.dns.empty() ? host_nameservers() : cfg.dns);
+  auto dns = spawn_dns(sys, cfg.dns.empty() ? host_nameservers() : cfg.dns);
   auto network = spawn_network_controller(
-      sys, network_controller_options{cfg.data_root, cfg, *engine, *events, names, dns});
+      sys, network_controller_options{cfg.data_root, cfg, *engine, *events, dns});
   // Containers: the exec driver, the process reactor and the container manager.
   std::shared_ptr<exec::reactor> reactor;
   caf::expected<container_manager_actor> containers{caf::error{}};
@@ -282,6 +280,8 @@ int run(int argc, char** argv) {
     deps->events = *events;
     deps->network = *network;
     deps->dns = dns;
+    deps->default_dns = cfg.dns;
+    deps->default_dns_search = cfg.dns_search;
     {
       caf::scoped_actor self{sys};
       self->request(*network, std::chrono::seconds{5}, caf::get_atom_v, std::string{"bridge"})
@@ -330,7 +330,7 @@ int run(int argc, char** argv) {
   auto stop_actors = [&] {
     std::vector<caf::actor_addr> all{caf::actor_cast<caf::actor_addr>(*engine),
                                      caf::actor_cast<caf::actor_addr>(*events),
-                                     ctx->bridge.address()};
+                                     ctx->bridge.address(), caf::actor_cast<caf::actor_addr>(dns)};
     if (registry) all.push_back(caf::actor_cast<caf::actor_addr>(*registry));
     if (images) all.push_back(caf::actor_cast<caf::actor_addr>(*images));
     if (volumes) all.push_back(caf::actor_cast<caf::actor_addr>(*volumes));

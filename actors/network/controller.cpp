@@ -7,7 +7,6 @@
 #include "actors/worker.hpp"
 #include "drivers/io.hpp"
 #include "drivers/network/bridge.hpp"
-#include "drivers/network/dns.hpp"
 #include "drivers/network/firewall.hpp"
 #include "drivers/network/proxy.hpp"
 #include "messages/defaults.hpp"
@@ -520,13 +519,10 @@ caf::expected<network_endpoint> make_endpoint(controller_pointer self, network& 
   ep.aliases = cfg.aliases;
   ep.ipv4_config = cfg.ipv4_address;
   ep.dns = n.user;
-  if (n.user && self->state.opts.names) {
-    auto& names = *self->state.opts.names;
-    names.add(n.info.id, name, *ip);
-    names.add(n.info.id, id.substr(0, 12), *ip);
-    for (auto& a : cfg.aliases)
-      names.add(n.info.id, a, *ip);
-    names.join(id, n.info.id);
+  if (n.user && self->state.opts.dns) {
+    std::vector<std::string> names{name, id.substr(0, 12)};
+    names.insert(names.end(), cfg.aliases.begin(), cfg.aliases.end());
+    self->send(self->state.opts.dns, caf::put_atom_v, n.info.id, id, std::move(names), *ip);
   }
   return ep;
 }
@@ -535,10 +531,8 @@ caf::expected<network_endpoint> make_endpoint(controller_pointer self, network& 
 void forget_names(controller_pointer self, network& n, const std::string& id,
                   const network_endpoint& ep) {
   auto ip = net::parse_ip(ep.ip_address);
-  if (n.user && self->state.opts.names && ip) {
-    self->state.opts.names->remove(n.info.id, *ip);
-    self->state.opts.names->leave(id, n.info.id);
-  }
+  if (n.user && self->state.opts.dns && ip)
+    self->send(self->state.opts.dns, atom::disconnect_v, n.info.id, id, *ip);
 }
 
 // Forget endpoint `ep` (not wired yet) of container `id` on `n`: its address and DNS names.
@@ -589,8 +583,7 @@ void release(controller_pointer self, const std::string& id, bool sync = false) 
   if (ports)
     self->request(st.proxy, caf::infinite, caf::unpublish_atom_v, id)
         .then([](caf::ok_atom) {}, [](caf::error&) {});
-  if (st.opts.names) st.opts.names->forget(id);
-  if (st.opts.dns) st.opts.dns->close(id);
+  if (st.opts.dns) self->send(st.opts.dns, atom::release_v, id);
 }
 
 caf::result<std::vector<network_endpoint>> connect(controller_pointer self, const std::string& id,
@@ -604,7 +597,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
   auto undo = [&] {
     for (std::size_t i = 0; i < eps.size(); ++i)
       drop_endpoint(self, *nets[i], id, eps[i]);
-    if (st.opts.names) st.opts.names->forget(id);
+    if (st.opts.dns) self->send(st.opts.dns, atom::release_v, id);
   };
   for (auto& cfg : configs) {
     auto n = find_network(st, cfg.network);
@@ -654,7 +647,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
                       .then([](caf::ok_atom) {}, [](caf::error&) {});
                   for (std::size_t i = 0; i < eps.size(); ++i)
                     drop_endpoint(self, *nets[i], id, eps[i]);
-                  if (self->state.opts.names) self->state.opts.names->forget(id);
+                  if (self->state.opts.dns) self->send(self->state.opts.dns, atom::release_v, id);
                   rp.deliver(make_error(ec::system, "driver failed programming external "
                                                     "connectivity on endpoint " +
                                                         name + " (" + eps.front().endpoint_id +
@@ -664,7 +657,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
           [self, rp, eps, nets, id, name](caf::error& err) mutable {
             for (std::size_t i = 0; i < eps.size(); ++i)
               drop_endpoint(self, *nets[i], id, eps[i]);
-            if (self->state.opts.names) self->state.opts.names->forget(id);
+            if (self->state.opts.dns) self->send(self->state.opts.dns, atom::release_v, id);
             auto code =
                 err.category() == caf::atom("berth") ? static_cast<ec>(err.code()) : ec::system;
             rp.deliver(make_error(code, "driver failed programming external connectivity on "

@@ -8,7 +8,7 @@
 // asked (else Docker's default pools: a free /16 of 172.17-31, then a /20 of 192.168.0.0/16).
 // They are kept in <data-root>/network/networks/<id>.json and their bridges made again at start;
 // every bridge berth made is deleted at shutdown. On them a container's name, short ID and
-// aliases resolve through the embedded DNS server (drivers/network/dns.hpp) at 127.0.0.11.
+// aliases resolve through the embedded DNS server (actors/network/dns.hpp) at 127.0.0.11.
 //
 // The bridge: berth0 is made at start with --bip (else the first of 172.17.0.0/16 ...
 // 172.31.0.0/16 that overlaps none of the host's addresses) and --mtu, and deleted at shutdown.
@@ -38,18 +38,12 @@
 
 namespace berth {
 
-namespace net {
-class name_table;
-class dns_server;
-} // namespace net
-
 struct network_controller_options {
   std::string data_root;
   daemon_config config; // bridge, bip, fixed_cidr, mtu, ip
   engine_actor engine;
   events_actor events;
-  std::shared_ptr<net::name_table> names; // the embedded DNS server's names (null: no DNS)
-  std::shared_ptr<net::dns_server> dns;   // its sockets are closed when a container's endpoints go
+  dns_actor dns; // the embedded DNS server: names of user networks' endpoints (null: no DNS)
 };
 
 /// Spawn the controller: sets up the default bridge and the user-defined networks' bridges

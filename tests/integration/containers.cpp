@@ -1713,10 +1713,15 @@ BOOST_AUTO_TEST_CASE(iptables_nat_and_icc) {
     d.signal(SIGTERM);
     BOOST_TEST(d.wait_exit() == 0);
   }
-  // --iptables=false: no rule at all
-  busybox_daemon none{{"--iptables=false"}};
+  // --iptables=false: no rule at all; the daemon's --dns and --dns-search are the containers'
+  // defaults (no query is sent: the address is only written down)
+  busybox_daemon none{{"--iptables=false", "--dns", "10.55.0.1", "--dns-search", "berth.test"}};
   BOOST_TEST(sh("iptables -w -t nat -S BERTH").exit_code != 0);
   BOOST_TEST(!contains(sh("iptables -w -S FORWARD").out, "berth0"));
+  auto r = sh(none.d.docker("run --rm busybox cat /etc/resolv.conf"));
+  BOOST_TEST(r.out.rfind("nameserver 10.55.0.1\nsearch berth.test\n", 0) == 0, r.out + r.err);
+  r = sh(none.d.docker("run --rm --dns 10.55.0.2 busybox cat /etc/resolv.conf"));
+  BOOST_TEST(r.out.rfind("nameserver 10.55.0.2\nsearch berth.test\n", 0) == 0, r.out + r.err);
 }
 
 // UDP ports published through the userland proxy (loopback, IPv6) and NAT (the gateway): a
