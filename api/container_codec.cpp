@@ -939,7 +939,7 @@ void decode_networking(decoder& d, const element& v, const scope& s, create_pars
         it->second = !ep.value.is_null();
       else
         p.endpoints.emplace_back(name, !ep.value.is_null());
-      endpoint_config cfg{name, {}, {}};
+      endpoint_config cfg{name, {}, {}, {}};
       simdjson::dom::object settings;
       if (!ep.value.get(settings))
         for (auto kv2 : settings) {
@@ -1010,6 +1010,40 @@ bool valid_ip(const std::string& s) {
 
 bool is_container_mode(const std::string& mode) {
   return starts_with(mode, "container:");
+}
+
+/// Legacy links (HostConfig.Links, docker run --link name[:alias]), moby's opts.ParseLink. On a
+/// user-defined network they are aliases of the linked containers that only this container
+/// resolves (moby's endpoint links); the default bridge's (/etc/hosts entries and <ALIAS>_PORT_...
+/// variables) are not built: 501.
+caf::error take_links(container_config& c, const host_config& h,
+                      const std::vector<std::string>& links) {
+  if (links.empty()) return caf::none;
+  auto& mode = h.network_mode;
+  if (mode == "default" || mode == "bridge")
+    return make_error(ec::not_implemented,
+                      "legacy links (--link) on the default bridge network are not built yet "
+                      "(its /etc/hosts entries and link variables); on a user-defined network "
+                      "containers reach each other by name, and --link adds an alias");
+  std::vector<std::string> parsed;
+  for (auto& l : links) {
+    if (l.empty()) return bad("empty string specified for links");
+    auto colon = l.find(':');
+    if (colon != std::string::npos && l.find(':', colon + 1) != std::string::npos)
+      return bad("bad format for links: " + l);
+    auto name = l.substr(0, colon);
+    auto alias = colon == std::string::npos ? name : l.substr(colon + 1);
+    if (starts_with(name, "/")) { // "/name:/container/alias", from an inspect
+      name = name.substr(1);
+      alias = alias.substr(alias.rfind('/') + 1);
+    }
+    parsed.push_back(name + ":" + alias);
+  }
+  auto it = std::find_if(c.endpoints.begin(), c.endpoints.end(),
+                         [&](auto& e) { return e.network == mode; });
+  if (it == c.endpoints.end()) it = c.endpoints.insert(c.endpoints.end(), {mode, {}, {}, {}});
+  it->links = std::move(parsed);
+  return caf::none;
 }
 
 /// runconfig's validateNetMode and validateNetContainerMode.
@@ -1280,6 +1314,7 @@ caf::expected<container_config> parse_create(std::string_view body) {
         !e.ipv4_address.empty() && inet_pton(AF_INET, e.ipv4_address.c_str(), buf) != 1)
       return bad("invalid IPv4 address: " + e.ipv4_address);
   p.config.endpoints = std::move(p.endpoint_configs);
+  if (auto err = take_links(p.config, h, x.links)) return err;
   if (h.restart_policy.empty()) h.restart_policy = "no";
   h.port_bindings.clear();
   for (auto& [port, hosts] : x.port_bindings)
@@ -1487,6 +1522,7 @@ json::object networks_of(const container_info& c) {
     auto& o = it->value().as_object();
     if (!e.ipv4_address.empty()) o["IPAMConfig"] = json::object{{"IPv4Address", e.ipv4_address}};
     o["Aliases"] = strings_or_null(e.aliases);
+    o["Links"] = strings_or_null(e.links);
   }
   for (auto& ep : c.networks) {
     auto o = empty_endpoint();
@@ -1500,6 +1536,9 @@ json::object networks_of(const container_info& c) {
     o["IPAddress"] = ep.ip_address;
     o["IPPrefixLen"] = ep.prefix_len;
     o["MacAddress"] = ep.mac_address;
+    for (auto& e : c.config.endpoints)
+      if (e.network == ep.network || e.network == ep.network_id)
+        o["Links"] = strings_or_null(e.links);
     out[ep.network] = std::move(o);
   }
   return out;

@@ -237,8 +237,10 @@ using port_proxy_actor = caf::typed_actor<
 /// names, short IDs and aliases at 127.0.0.11 inside each container, other names forwarded.
 using dns_actor = caf::typed_actor<
     // Container `owner` (64 hex) is on network `network` (its ID) at `ip` (IPv4, host byte
-    // order) under `names`: it sees that network's names, and theirs see it.
-    caf::reacts_to<caf::put_atom, std::string, std::string, std::vector<std::string>, uint32_t>,
+    // order) under `names`: it sees that network's names, and theirs see it. `links`
+    // ("name:alias") are aliases only it sees.
+    caf::reacts_to<caf::put_atom, std::string, std::string, std::vector<std::string>, uint32_t,
+                   std::vector<std::string>>,
     // `owner` leaves `network`, where it was at `ip`.
     caf::reacts_to<atom::disconnect, std::string, std::string, uint32_t>,
     // Serve `owner`'s queries in the network namespace at `netns` (/proc/<pid>/ns/net),

@@ -480,11 +480,13 @@ struct endpoint_config {
   std::string network;              // the network's name (or ID) as the client gave it
   std::vector<std::string> aliases; // more DNS names on that network
   std::string ipv4_address;         // IPAMConfig.IPv4Address: "" = one IPAM picks
+  std::vector<std::string> links;   // "name:alias": legacy links, this container's DNS view
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, endpoint_config& x) {
-  return f(caf::meta::type_name("berth.endpoint_config"), x.network, x.aliases, x.ipv4_address);
+  return f(caf::meta::type_name("berth.endpoint_config"), x.network, x.aliases, x.ipv4_address,
+           x.links);
 }
 
 /// A running container on a network, as GET /networks/{id} lists it under Containers.

@@ -73,7 +73,7 @@ bool can_start(const container_state& s) {
 namespace {
 
 constexpr uint32_t config_magic = 0x62657274; // "bert"
-constexpr uint32_t config_version = 3;
+constexpr uint32_t config_version = 4;
 constexpr std::size_t attach_buffer_limit = 1 << 20; // stdin held before the start
 constexpr auto restart_delay_min = 100ms;            // Docker's restart back-off
 constexpr auto restart_delay_max = 60s;
@@ -439,7 +439,7 @@ void normalize_endpoints(container_config& c) {
       out.push_back(x);
   }
   if (out.empty() || out.front().network != primary)
-    out.insert(out.begin(), endpoint_config{primary, {}, {}});
+    out.insert(out.begin(), endpoint_config{primary, {}, {}, {}});
   c.endpoints = std::move(out);
 }
 

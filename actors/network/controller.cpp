@@ -522,7 +522,8 @@ caf::expected<network_endpoint> make_endpoint(controller_pointer self, network& 
   if (n.user && self->state.opts.dns) {
     std::vector<std::string> names{name, id.substr(0, 12)};
     names.insert(names.end(), cfg.aliases.begin(), cfg.aliases.end());
-    self->send(self->state.opts.dns, caf::put_atom_v, n.info.id, id, std::move(names), *ip);
+    self->send(self->state.opts.dns, caf::put_atom_v, n.info.id, id, std::move(names), *ip,
+               cfg.links);
   }
   return ep;
 }

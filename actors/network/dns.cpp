@@ -27,11 +27,15 @@ dns_actor::behavior_type dns_impl(dns_pointer self, std::vector<std::string> ups
   st.server = std::make_unique<net::dns_server>(st.names, std::move(upstreams));
   return {
       [self](caf::put_atom, const std::string& network, const std::string& owner,
-             const std::vector<std::string>& names, uint32_t ip) {
+             const std::vector<std::string>& names, uint32_t ip,
+             const std::vector<std::string>& links) {
         auto& table = *self->state.names;
         for (auto& n : names)
           table.add(network, n, ip);
         table.join(owner, network);
+        for (auto& l : links)
+          if (auto colon = l.find(':'); colon != std::string::npos)
+            table.link(owner, l.substr(colon + 1), l.substr(0, colon));
       },
       [self](atom::disconnect, const std::string& network, const std::string& owner, uint32_t ip) {
         self->state.names->remove(network, ip);

@@ -100,12 +100,24 @@ void name_table::leave(const std::string& owner, const std::string& network) {
 void name_table::forget(const std::string& owner) {
   std::lock_guard<std::mutex> lock{mu_};
   joined_.erase(owner);
+  links_.erase(owner);
+}
+
+void name_table::link(const std::string& owner, const std::string& alias,
+                      const std::string& target) {
+  auto a = normalize(alias);
+  auto t = normalize(target);
+  if (a.empty() || t.empty()) return;
+  std::lock_guard<std::mutex> lock{mu_};
+  links_[owner][a] = t;
 }
 
 std::vector<uint32_t> name_table::lookup(const std::string& owner, const std::string& name) const {
   auto n = normalize(name);
   std::set<uint32_t> found;
   std::lock_guard<std::mutex> lock{mu_};
+  if (auto l = links_.find(owner); l != links_.end())
+    if (auto t = l->second.find(n); t != l->second.end()) n = t->second;
   auto nets = joined_.find(owner);
   if (nets == joined_.end()) return {};
   for (auto& network : nets->second) {

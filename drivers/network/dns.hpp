@@ -34,8 +34,11 @@ public:
   void join(const std::string& owner, const std::string& network);
   /// `owner` left `network`.
   void leave(const std::string& owner, const std::string& network);
-  /// `owner` is on no network any more.
+  /// `owner` is on no network any more (its links go too).
   void forget(const std::string& owner);
+  /// For `owner` only, `alias` names what `target` names (a legacy link, --link target:alias, on
+  /// a user-defined network).
+  void link(const std::string& owner, const std::string& alias, const std::string& target);
   /// The addresses of `name` (case-insensitive, a trailing dot ignored) on the networks `owner`
   /// has joined, sorted and without duplicates; empty when no such network knows it.
   std::vector<uint32_t> lookup(const std::string& owner, const std::string& name) const;
@@ -47,6 +50,7 @@ private:
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, std::set<uint32_t>>> names_; // network -> name
   std::map<std::string, std::set<std::string>> joined_;                    // owner -> networks
+  std::map<std::string, std::map<std::string, std::string>> links_; // owner -> alias -> target
 };
 
 /// The DNS server of every container: UDP and TCP on 127.0.0.11:53 in each served namespace.

@@ -1561,6 +1561,15 @@ BOOST_AUTO_TEST_CASE(user_networks_and_dns) {
   BOOST_TEST(contains(r.out, "nameserver 127.0.0.11\n"), r.out);
   BOOST_TEST(contains(r.out, "named\nnamed\n"), r.out);
   BOOST_TEST(contains(r.out, ip), r.out);
+  // --link on a user network: an alias the linking container resolves (only it: the unit tests;
+  // a query here for a name the table lacks would be forwarded off the machine); on the default
+  // bridge, 501
+  r = sh(d.docker("run --rm --network net1 --link srv:backend busybox wget -q -O - "
+                  "http://backend/"));
+  BOOST_TEST(r.out == "named\n", r.out + r.err);
+  r = sh(d.docker("create --link srv:backend busybox true"));
+  BOOST_TEST(contains(r.err, "legacy links (--link) on the default bridge network are not built"),
+             r.err);
   // a container's own --dns: the embedded server forwards other names there (a fake resolver on
   // a loopback address of the host)
   d.dir.write("fake_dns.py", R"(import socket, sys

@@ -606,6 +606,24 @@ BOOST_AUTO_TEST_CASE(validation_wording) {
 
 // -- names ----------------------------------------------------------------------------------------
 
+// --link: on a user-defined network, aliases of the mode's endpoint (moby's ParseLink forms);
+// on the default bridge, 501.
+BOOST_AUTO_TEST_CASE(legacy_links) {
+  auto c = parse_ok(cli_host(
+      {{"NetworkMode", "net1"}, {"Links", json::array{"web:db", "cache", "/api:/me/backend"}}}));
+  auto ep = std::find_if(c.endpoints.begin(), c.endpoints.end(),
+                         [](auto& e) { return e.network == "net1"; });
+  BOOST_TEST_REQUIRE((ep != c.endpoints.end()));
+  BOOST_TEST(ep->links == (std::vector<std::string>{"web:db", "cache:cache", "api:backend"}));
+  BOOST_TEST(parse_error(cli_host({{"NetworkMode", "net1"}, {"Links", json::array{"a:b:c"}}})) ==
+             "bad format for links: a:b:c");
+  auto r = api::parse_create(cli_host({{"Links", json::array{"web:db"}}}));
+  BOOST_TEST_REQUIRE(!r);
+  BOOST_TEST(http_status(r.error()) == 501u);
+  BOOST_TEST(error_message(r.error()).find("legacy links (--link) on the default bridge") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(container_names) {
   auto name = [](const std::string& n) { return api::validate_name(n); };
   BOOST_TEST(*name("") == "");

@@ -351,6 +351,15 @@ BOOST_AUTO_TEST_CASE(name_table_lookups) {
   t.forget(other);
   BOOST_TEST(t.lookup(other, "pool").empty());
   BOOST_TEST(t.lookup(owner, "pool").size() == 2u);
+
+  // a link (--link pool:Store) is an alias its owner alone resolves; forget drops it
+  t.link(owner, "Store", "pool");
+  BOOST_TEST(t.lookup(owner, "store.") == (ips{ip("10.7.0.3"), ip("10.7.0.4")}));
+  t.join(other, "front");
+  BOOST_TEST(t.lookup(other, "store").empty());
+  t.forget(owner);
+  t.join(owner, "front");
+  BOOST_TEST(t.lookup(owner, "store").empty());
 }
 
 BOOST_AUTO_TEST_CASE(serve_bad_namespace) {

@@ -273,12 +273,12 @@ BOOST_AUTO_TEST_CASE(inspect_layout) {
 BOOST_AUTO_TEST_CASE(endpoints_of_a_config) {
   container_config c;
   c.host.network_mode = "default";
-  c.endpoints = {{"default", {}, {}}};
+  c.endpoints = {{"default", {}, {}, {}}};
   normalize_endpoints(c);
   BOOST_TEST_REQUIRE(c.endpoints.size() == 1u);
   BOOST_TEST(c.endpoints[0].network == "bridge");
   c.host.network_mode = "net1";
-  c.endpoints = {{"other", {}, {}}, {"net1", {"a"}, "10.0.0.5"}};
+  c.endpoints = {{"other", {}, {}, {}}, {"net1", {"a"}, "10.0.0.5", {}}};
   normalize_endpoints(c);
   BOOST_TEST_REQUIRE(c.endpoints.size() == 2u);
   BOOST_TEST(c.endpoints[0].network == "net1");
