@@ -330,17 +330,6 @@ caf::expected<std::vector<mount_point>> resolve_mounts(const container_config& c
   return out;
 }
 
-namespace {
-
-// moby's: the daemon's --dns and --dns-search stand in for a container's own when it has none.
-host_config with_daemon_dns(host_config h, const container_deps& deps) {
-  if (h.dns.empty()) h.dns = deps.default_dns;
-  if (h.dns_search.empty()) h.dns_search = deps.default_dns_search;
-  return h;
-}
-
-} // namespace
-
 std::string container_resolv_conf(const std::string& host_resolv, const host_config& h,
                                   bool host_network, bool embedded_dns) {
   std::vector<std::string> nameservers, search, options, other;
@@ -1091,6 +1080,16 @@ void do_start(container_self self, start_done done, bool restart) {
       });
 }
 
+// The container's resolv.conf from the host's, with moby's defaults: the daemon's --dns and
+// --dns-search stand in for the container's own when it has none.
+std::string resolv_conf_of(const container_actor_state& st, bool host_network, bool embedded_dns) {
+  auto h = st.info.config.host;
+  if (h.dns.empty()) h.dns = st.deps->default_dns;
+  if (h.dns_search.empty()) h.dns_search = st.deps->default_dns_search;
+  auto host = io::read_file("/etc/resolv.conf");
+  return container_resolv_conf(host ? *host : std::string{}, h, host_network, embedded_dns);
+}
+
 // moby's per-container /etc/hostname, /etc/hosts and /etc/resolv.conf (in the container's dir),
 // bind-mounted unless a mount of the container's own covers the path. A container on another's
 // network (container:) sees its own image's files.
@@ -1113,9 +1112,8 @@ caf::error write_network_files(container_actor_state& st, exec::process_spec& sp
                                             eps.empty() ? std::string{} : eps.front().ip_address,
                                             st.deps->host_gateway_ip)},
       {&st.info.resolv_conf_path,
-       container_resolv_conf(read("/etc/resolv.conf"), with_daemon_dns(c.host, *st.deps),
-                             host_network,
-                             std::any_of(eps.begin(), eps.end(), [](auto& e) { return e.dns; }))},
+       resolv_conf_of(st, host_network,
+                      std::any_of(eps.begin(), eps.end(), [](auto& e) { return e.dns; }))},
   };
   const char* targets[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
   for (std::size_t i = 0; i < 3; ++i) {
@@ -1759,12 +1757,8 @@ caf::result<job_result> network_connect(container_self self, job& j) {
                       // its first user-defined network: resolv.conf turns to the embedded server
                       std::string resolv;
                       if (dns && std::none_of(st.info.networks.begin(), st.info.networks.end(),
-                                              [](auto& e) { return e.dns; })) {
-                        auto host = io::read_file("/etc/resolv.conf");
-                        resolv = container_resolv_conf(
-                            host ? *host : std::string{},
-                            with_daemon_dns(st.info.config.host, *st.deps), false, true);
-                      }
+                                              [](auto& e) { return e.dns; }))
+                        resolv = resolv_conf_of(st, false, true);
                       run_detached<bool>(
                           self,
                           [wire, bridge = ep.bridge, dns, id = st.info.id, sys = &self->system(),

@@ -136,11 +136,11 @@ std::string host_address(const std::string& ip, uint16_t port) {
   return (is_v6(ip) ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
 }
 
-// Listen on one port for every address in `ips` under a new key; all or nothing. Answers the key.
-caf::expected<std::string> listen_all(proxy_pointer self, const std::string& owner,
-                                      const std::vector<std::string>& ips, const std::string& proto,
-                                      uint16_t port, const std::string& target,
-                                      uint16_t target_port) {
+// Listen on one port for every address in `ips` under a new key; all or nothing. Answers the
+// port bound (the same on every address).
+caf::expected<uint16_t> listen_all(proxy_pointer self, const std::string& owner,
+                                   const std::vector<std::string>& ips, const std::string& proto,
+                                   uint16_t port, const std::string& target, uint16_t target_port) {
   auto& st = self->state;
   for (auto& ip : ips)
     if (clashes(st, bound_port{proto, ip, port}))
@@ -156,7 +156,7 @@ caf::expected<std::string> listen_all(proxy_pointer self, const std::string& own
     st.held.emplace(bound_port{proto, ip, *r}, holder{owner, key});
     port = *r; // a port the kernel picked is the one the other families get too
   }
-  return key;
+  return port;
 }
 
 caf::expected<std::vector<port_binding>> publish(proxy_pointer self, const std::string& owner,
@@ -181,23 +181,21 @@ caf::expected<std::vector<port_binding>> publish(proxy_pointer self, const std::
     std::vector<std::string> ips{b.host_ip.empty() ? st.default_host_ip : b.host_ip};
     if (b.host_ip.empty() && ips.front() == "0.0.0.0" && st.v6) ips.push_back("::");
     caf::error last;
-    std::optional<std::string> key;
+    std::optional<uint16_t> bound;
     // a port the kernel picks (0) is tried a few times: it may be taken on IPv6 alone
     auto tries = range->second == 0 ? 5u : range->second - range->first + 1u;
-    for (uint32_t i = 0; i < tries && !key; ++i) {
+    for (uint32_t i = 0; i < tries && !bound; ++i) {
       auto p = static_cast<uint16_t>(range->first + (range->second == 0 ? 0 : i));
-      auto k = listen_all(self, owner, ips, proto, p, target, cp->first);
-      if (k)
-        key = std::move(*k);
+      auto r = listen_all(self, owner, ips, proto, p, target, cp->first);
+      if (r)
+        bound = *r;
       else
-        last = std::move(k.error());
+        last = std::move(r.error());
     }
-    if (!key) return fail(last);
+    if (!bound) return fail(last);
     for (auto& ip : ips) // in the order asked: IPv4 first
-      for (auto& [bp, h] : st.held)
-        if (h.key == *key && bp.ip == ip)
-          out.push_back(port_binding{std::to_string(cp->first) + "/" + proto, bp.ip,
-                                     std::to_string(bp.port)});
+      out.push_back(
+          port_binding{std::to_string(cp->first) + "/" + proto, ip, std::to_string(*bound)});
   }
   return out;
 }
@@ -587,6 +585,15 @@ void release(controller_pointer self, const std::string& id, bool sync = false) 
   if (st.opts.dns) self->send(st.opts.dns, atom::release_v, id);
 }
 
+// A start that failed after its endpoints were made (not wired, not committed): their addresses
+// and the container's DNS names go.
+void abandon(controller_pointer self, const std::vector<network_ptr>& nets, const std::string& id,
+             const std::vector<network_endpoint>& eps) {
+  for (std::size_t i = 0; i < eps.size(); ++i)
+    drop_endpoint(self, *nets[i], id, eps[i]);
+  if (self->state.opts.dns) self->send(self->state.opts.dns, atom::release_v, id);
+}
+
 caf::result<std::vector<network_endpoint>> connect(controller_pointer self, const std::string& id,
                                                    const std::string& name,
                                                    std::vector<port_binding>& bindings,
@@ -595,17 +602,12 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
   release(self, id); // a start after a crash of the last one
   std::vector<network_endpoint> eps;
   std::vector<network_ptr> nets;
-  auto undo = [&] {
-    for (std::size_t i = 0; i < eps.size(); ++i)
-      drop_endpoint(self, *nets[i], id, eps[i]);
-    if (st.opts.dns) self->send(st.opts.dns, atom::release_v, id);
-  };
   for (auto& cfg : configs) {
     auto n = find_network(st, cfg.network);
     caf::expected<network_endpoint> ep{network_endpoint{}};
     if (n) ep = make_endpoint(self, **n, id, name, cfg);
     if (!n || !ep) {
-      undo();
+      abandon(self, nets, id, eps);
       return n ? ep.error() : n.error();
     }
     nets.push_back(*n);
@@ -646,9 +648,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
                   }
                   self->request(self->state.proxy, caf::infinite, caf::unpublish_atom_v, id)
                       .then([](caf::ok_atom) {}, [](caf::error&) {});
-                  for (std::size_t i = 0; i < eps.size(); ++i)
-                    drop_endpoint(self, *nets[i], id, eps[i]);
-                  if (self->state.opts.dns) self->send(self->state.opts.dns, atom::release_v, id);
+                  abandon(self, nets, id, eps);
                   rp.deliver(make_error(ec::system, "driver failed programming external "
                                                     "connectivity on endpoint " +
                                                         name + " (" + eps.front().endpoint_id +
@@ -656,9 +656,7 @@ caf::result<std::vector<network_endpoint>> connect(controller_pointer self, cons
                 });
           },
           [self, rp, eps, nets, id, name](caf::error& err) mutable {
-            for (std::size_t i = 0; i < eps.size(); ++i)
-              drop_endpoint(self, *nets[i], id, eps[i]);
-            if (self->state.opts.dns) self->send(self->state.opts.dns, atom::release_v, id);
+            abandon(self, nets, id, eps);
             auto code =
                 err.category() == caf::atom("berth") ? static_cast<ec>(err.code()) : ec::system;
             rp.deliver(make_error(code, "driver failed programming external connectivity on "
